@@ -1,0 +1,3 @@
+module github.com/warpmesh/warp
+
+go 1.26.8

@@ -1,0 +1,95 @@
+package syncbus
+
+import "time"
+
+// Metrics are a bus's counters since it was constructed. Every Bus in this
+// module returns them from Metrics(). Counters a bus has no use for stay 0.
+type Metrics struct {
+	// Published counts events this node published (Publish, the awaiting
+	// calls, RevokeLease and Relay).
+	Published uint64
+	// Delivered counts events handed to subscriptions, one per subscription.
+	Delivered uint64
+	// Coalesced counts events an exact-key subscription did not receive
+	// because a newer event of its key replaced them while it was not read.
+	Coalesced uint64
+	// Dropped counts events a prefix subscription could not hold; each
+	// overflow is reported to it as a resync.
+	Dropped uint64
+	// Resyncs counts resync events handed to subscriptions.
+	Resyncs uint64
+	// Duplicates counts received events that were already delivered.
+	Duplicates uint64
+
+	// AcksSent and AcksReceived count acknowledgements (one per acking
+	// node and event, however they were packed).
+	AcksSent     uint64
+	AcksReceived uint64
+	// AwaitSatisfied and AwaitFailed count awaiting calls by outcome;
+	// AwaitFailFast counts the failures returned without waiting.
+	AwaitSatisfied uint64
+	AwaitFailed    uint64
+	AwaitFailFast  uint64
+	// AckLatency is the time from publish to satisfaction of awaiting calls.
+	AckLatency Histogram
+
+	// Retransmits counts events sent again: unacknowledged targets and
+	// repairs of gaps other nodes reported.
+	Retransmits uint64
+	// RepairRequests counts gap repair requests this node sent.
+	RepairRequests uint64
+	// Relayed counts events this node forwarded for others (a zone relay
+	// fanning out, or a gateway).
+	Relayed uint64
+	// Batches counts data frames sent, each holding one or more events.
+	Batches uint64
+
+	// Traffic within the local zone and across zones, for the data plane
+	// only (membership gossip is not counted here).
+	SentLocal      Traffic
+	SentRemote     Traffic
+	ReceivedLocal  Traffic
+	ReceivedRemote Traffic
+
+	// DropsByReason counts input this node refused, by reason
+	// ("malformed", "auth", "label", "replay", "version", "oversize",
+	// "foreign", ...). Nil when nothing was dropped.
+	DropsByReason map[string]uint64
+	// PublishErrors counts failed publishes.
+	PublishErrors uint64
+}
+
+// Traffic counts datagrams or broker messages and their bytes.
+type Traffic struct {
+	Messages uint64
+	Bytes    uint64
+}
+
+// Histogram is a cumulative latency distribution. Counts[i] is the number of
+// observations <= Bounds[i]; observations above the last bound are only in
+// Count and Sum.
+type Histogram struct {
+	Bounds []time.Duration
+	Counts []uint64
+	Count  uint64
+	Sum    time.Duration
+}
+
+// Quantile estimates the q-quantile (0 < q <= 1) as the upper bound of the
+// bucket that holds it, or 0 when there are no observations. An estimate
+// beyond the last bound returns the last bound.
+func (h Histogram) Quantile(q float64) time.Duration {
+	if h.Count == 0 || len(h.Bounds) == 0 {
+		return 0
+	}
+	rank := uint64(q*float64(h.Count) + 0.5)
+	if rank < 1 {
+		rank = 1
+	}
+	for i, c := range h.Counts {
+		if c >= rank {
+			return h.Bounds[i]
+		}
+	}
+	return h.Bounds[len(h.Bounds)-1]
+}
