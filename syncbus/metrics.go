@@ -8,10 +8,12 @@ type Metrics struct {
 	// Published counts events this node published (Publish, the awaiting
 	// calls, RevokeLease and Relay).
 	Published uint64
-	// Delivered counts events handed to subscriptions, one per subscription.
+	// Delivered counts events handed to subscriptions, one per subscription
+	// (resyncs are counted in Resyncs instead).
 	Delivered uint64
 	// Coalesced counts events an exact-key subscription did not receive
-	// because a newer event of its key replaced them while it was not read.
+	// because a newer event of its key replaced them while it was not read,
+	// and resyncs merged into an event or resync already waiting.
 	Coalesced uint64
 	// Dropped counts events a prefix subscription could not hold; each
 	// overflow is reported to it as a resync.
@@ -81,6 +83,13 @@ type Histogram struct {
 func (h Histogram) Quantile(q float64) time.Duration {
 	if h.Count == 0 || len(h.Bounds) == 0 {
 		return 0
+	}
+	// Clamp q so that NaN, negative or oversized arguments give the lowest
+	// or highest estimate instead of an arbitrary one.
+	if !(q > 0) {
+		q = 0
+	} else if q > 1 {
+		q = 1
 	}
 	rank := uint64(q*float64(h.Count) + 0.5)
 	if rank < 1 {

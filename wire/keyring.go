@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Errors of the keyring.
@@ -28,9 +29,12 @@ var (
 // frames sealed with it are authenticated by nobody (see Sealer).
 type Keyring struct {
 	mu       sync.RWMutex
-	keys     [][]byte // keys[0] is the primary
-	version  uint64
+	keys     [][]byte // keys[0] is the primary; the slice is replaced, never modified in place
 	watchers []func()
+	// version is written under mu but read without it, so that sealers and
+	// openers can check on every frame, without contention, whether their
+	// derived keys are still current.
+	version atomic.Uint64
 }
 
 // NewKeyring returns a keyring holding keys, the first one primary. With no
@@ -78,7 +82,7 @@ func (k *Keyring) AddKey(key []byte) error {
 		k.mu.Unlock()
 		return nil
 	}
-	k.keys = append(k.keys, bytes.Clone(key))
+	k.keys = append(k.keys[:len(k.keys):len(k.keys)], bytes.Clone(key))
 	return k.changedLocked()
 }
 
@@ -120,7 +124,7 @@ func (k *Keyring) RemoveKey(key []byte) error {
 
 // changedLocked bumps the version, unlocks, and tells the watchers.
 func (k *Keyring) changedLocked() error {
-	k.version++
+	k.version.Add(1)
 	watchers := k.watchers
 	k.mu.Unlock()
 	for _, w := range watchers {
@@ -170,9 +174,19 @@ func (k *Keyring) Empty() bool {
 // Version counts the changes made to the keyring, so that holders of
 // derived state can tell when to refresh it.
 func (k *Keyring) Version() uint64 {
+	return k.version.Load()
+}
+
+// snapshot returns the installed keys, the primary first, and the version
+// they belong to. The slice and the keys are shared: callers must not
+// modify them (the keyring never does; changes replace the slice).
+func (k *Keyring) snapshot() ([][]byte, uint64) {
+	if k == nil {
+		return nil, 0
+	}
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	return k.version
+	return k.keys, k.version.Load()
 }
 
 // DeriveKey derives a 32-byte key for one purpose from a cluster key with

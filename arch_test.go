@@ -1,0 +1,182 @@
+// Package warp_test checks rules that span the module: the direction of
+// imports that ARCHITECTURE.md draws, and that every package is documented.
+package warp_test
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"path"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/warpmesh/warp"
+
+type listedPackage struct {
+	ImportPath string
+	Name       string
+	Doc        string
+	Dir        string
+	GoFiles    []string
+	Imports    []string
+	Deps       []string
+}
+
+func listPackages(t *testing.T) []listedPackage {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", "./...")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []listedPackage
+	dec := json.NewDecoder(out)
+	for {
+		var p listedPackage
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.GoFiles) > 0 {
+			pkgs = append(pkgs, p)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	return pkgs
+}
+
+// ours returns the module-relative path of an import of this module, or "".
+func ours(importPath string) string {
+	if importPath == module {
+		return "."
+	}
+	if rel, ok := strings.CutPrefix(importPath, module+"/"); ok {
+		return rel
+	}
+	return ""
+}
+
+// allowedImports says which of our packages each package may import
+// directly (ARCHITECTURE.md, "Packages and the direction of imports").
+// Subpackages not listed inherit the rule of their nearest listed parent.
+var allowedImports = map[string][]string{
+	"syncbus":                   {},
+	"wire":                      {"syncbus"},
+	"zones":                     {"syncbus"},
+	"membership":                {"wire", "syncbus"},
+	"mesh":                      {"membership", "zones", "wire", "syncbus", "internal/"},
+	"bridge":                    {"wire", "syncbus", "internal/"},
+	"bridge/nats":               {"wire", "zones", "syncbus", "bridge", "internal/"},
+	"bridge/kafka":              {"wire", "zones", "syncbus", "bridge", "internal/"},
+	"bridge/redis":              {"wire", "zones", "syncbus", "bridge", "internal/"},
+	"sim":                       {"mesh", "membership", "zones", "wire", "syncbus", "internal/"},
+	"cmd":                       {"*"},
+	"internal/cli":              {"*"},
+	"internal":                  {"syncbus", "internal/"},
+	"syncbus/bustest":           {"syncbus"},
+	"zones/zonestest":           {"zones", "syncbus"},
+	"membership/membershiptest": {"membership", "wire", "syncbus"},
+}
+
+// forbiddenDeps are modules no library package may depend on, even
+// indirectly: brokers' servers and test fakes belong to tests, sim's
+// scenario runner and cmd.
+var forbiddenDeps = []string{
+	"github.com/nats-io/nats-server/v2",
+	"github.com/twmb/franz-go/pkg/kfake",
+	"go.uber.org/goleak",
+	"testing",
+}
+
+// brokerClients must stay out of the mesh and everything below it, so that
+// importing the mesh never pulls in Kafka.
+var brokerClients = []string{
+	"github.com/nats-io/nats.go",
+	"github.com/IBM/sarama",
+	"github.com/redis/go-redis/v9",
+}
+
+func ruleFor(rel string) (string, []string) {
+	for p := rel; ; p = path.Dir(p) {
+		if allowed, ok := allowedImports[p]; ok {
+			return p, allowed
+		}
+		if p == "." || p == "/" || p == "" {
+			return "", nil
+		}
+	}
+}
+
+func isTestHelper(rel string) bool {
+	return strings.HasSuffix(path.Base(rel), "test")
+}
+
+func TestImportDirection(t *testing.T) {
+	for _, p := range listPackages(t) {
+		rel := ours(p.ImportPath)
+		rule, allowed := ruleFor(rel)
+		if rule == "" {
+			t.Errorf("%s: no import rule; add it to allowedImports (and to ARCHITECTURE.md)", rel)
+			continue
+		}
+		for _, imp := range p.Imports {
+			irel := ours(imp)
+			if irel == "" {
+				continue
+			}
+			if isTestHelper(irel) && !isTestHelper(rel) {
+				t.Errorf("%s imports the test helper %s: production code never does", rel, irel)
+			}
+			if !importAllowed(irel, allowed) {
+				t.Errorf("%s imports %s; %s may import only %v", rel, irel, rule, allowed)
+			}
+		}
+		if rel == "cmd/warp" || strings.HasPrefix(rel, "internal/cli") || isTestHelper(rel) || rule == "sim" {
+			continue
+		}
+		for _, dep := range p.Deps {
+			for _, bad := range forbiddenDeps {
+				if dep == bad || strings.HasPrefix(dep, bad+"/") {
+					t.Errorf("%s depends on %s, which only tests may use", rel, dep)
+				}
+			}
+			if strings.HasPrefix(rel, "bridge") {
+				continue
+			}
+			for _, bad := range brokerClients {
+				if dep == bad || strings.HasPrefix(dep, bad+"/") {
+					t.Errorf("%s depends on the broker client %s", rel, dep)
+				}
+			}
+		}
+	}
+}
+
+func importAllowed(irel string, allowed []string) bool {
+	for _, a := range allowed {
+		switch {
+		case a == "*":
+			return true
+		case strings.HasSuffix(a, "/") && strings.HasPrefix(irel, a):
+			return true
+		case irel == a:
+			return true
+		}
+	}
+	return false
+}
+
+func TestEveryPackageIsDocumented(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if strings.TrimSpace(p.Doc) == "" {
+			t.Errorf("%s has no package documentation", p.ImportPath)
+		}
+	}
+}

@@ -1,0 +1,25 @@
+package mesh
+
+import (
+	"time"
+
+	"github.com/warpmesh/warp/membership"
+)
+
+// SetMuted makes the node stop acknowledging (it keeps delivering and
+// relaying), for the deadline cases of the tests.
+func (b *MeshBus) SetMuted(muted bool) { b.muted.Store(muted) }
+
+// FastMembership shortens the membership timings so that tests notice
+// failures within a second or so.
+func FastMembership(o *MeshOptions) {
+	o.membershipTuning = func(c *membership.Config) {
+		c.ProbeInterval = 100 * time.Millisecond
+		c.ProbeTimeout = 50 * time.Millisecond
+		c.GossipInterval = 20 * time.Millisecond
+		c.SuspicionMult = 2
+		c.PushPullInterval = 2 * time.Second
+		c.GossipToTheDeadTime = 2 * time.Second
+		c.LeaveTimeout = 500 * time.Millisecond
+	}
+}

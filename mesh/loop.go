@@ -1,0 +1,507 @@
+package mesh
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/warpmesh/warp/membership"
+	"github.com/warpmesh/warp/wire"
+)
+
+// Timings of the repair protocol (NAKACK).
+const (
+	// tickBusy and tickIdle are the event loop's periods with and without
+	// pending repairs, retransmissions or digests.
+	tickBusy = 5 * time.Millisecond
+	tickIdle = 100 * time.Millisecond
+	// nakDelay is how long a gap may stay open before it is reported:
+	// datagrams on one path rarely reorder, but events of one origin reach
+	// a node by two paths (direct and through a relay, or repaired).
+	nakDelay = 5 * time.Millisecond
+	// nakBackoff is the first wait between repair requests for one gap;
+	// it doubles up to nakBackoffMax. After maxNaks requests the gap is
+	// given up and the subscriptions are resynced.
+	nakBackoff    = 10 * time.Millisecond
+	nakBackoffMax = 200 * time.Millisecond
+	maxNaks       = 8
+	// digestDelays are the idle times after the last sent event at which
+	// the node announces its highest sequence number to every other node,
+	// so a lost last event becomes a visible gap.
+	maxRepairSeqs = 2048
+)
+
+var digestDelays = [...]time.Duration{15 * time.Millisecond, 150 * time.Millisecond, time.Second}
+
+// originKey names one incarnation of a node that numbers events.
+type originKey struct {
+	name string
+	boot uint64
+}
+
+// loopState is owned by the event loop goroutine.
+type loopState struct {
+	windows map[originKey]*recvWindow
+	gapped  map[originKey]*recvWindow // the windows with an open gap
+	agg     aggregator
+
+	// Scratch space reused across datagrams.
+	body    []byte
+	out     []byte
+	scratch []byte
+	events  wire.Events
+	acks    wire.Acks
+	repair  wire.RepairRequest
+	unavail wire.Unavailable
+	digest  wire.Digest
+	bld     wire.EventsBuilder
+	ackSeqs []uint64
+	ranges  []wire.SeqRange
+	peers   []string
+	addrs   []netip.AddrPort
+	resend  []retransmission
+
+	viewVersion uint64
+	aliveBefore map[string]uint64 // name -> boot of the alive nodes at the last view
+	digestSeq   uint64            // highest seq announced by the last digest round
+	digestRound int               // digests sent since the last send
+}
+
+// loop is the event loop: it receives datagrams and runs the timers of
+// repair, retransmission, digests and relay ack aggregation. It owns the
+// receive windows and the aggregator, so they need no locks.
+func (b *MeshBus) loop() {
+	s := &loopState{
+		windows: make(map[originKey]*recvWindow),
+		gapped:  make(map[originKey]*recvWindow),
+		body:    make([]byte, 0, wire.MaxDatagramSize),
+		out:     make([]byte, 0, wire.MaxDatagramSize),
+		scratch: make([]byte, 0, wire.MaxDatagramSize),
+	}
+	s.agg.init()
+	s.viewVersion = b.view.Load().version
+	s.aliveBefore = aliveSet(b.view.Load())
+
+	in := b.tr.Datagrams()
+	tick := time.NewTimer(tickIdle)
+	defer tick.Stop()
+	busy := false
+	hurry := func() {
+		if !busy {
+			busy = true
+			tick.Reset(tickBusy)
+		}
+	}
+	for {
+		select {
+		case <-b.done:
+			b.flushAggregated(s, true)
+			return
+		case dg := <-in:
+			b.receive(s, dg)
+			if len(s.gapped) > 0 {
+				hurry()
+			}
+		case <-b.kick:
+			hurry()
+		case <-s.agg.timer():
+			b.flushAggregated(s, false)
+		case <-tick.C:
+			busy = b.onTick(s, time.Now())
+			b.loopIdle.Store(!busy)
+			if busy {
+				tick.Reset(tickBusy)
+			} else {
+				tick.Reset(tickIdle)
+			}
+		}
+	}
+}
+
+// kickLoop makes an idle event loop tick fast again: a publish schedules
+// digests, an awaiting publish may need retransmissions.
+func (b *MeshBus) kickLoop() {
+	if b.loopIdle.Load() && b.loopIdle.CompareAndSwap(true, false) {
+		select {
+		case b.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// receive opens, decodes and handles one datagram. Bad input is counted by
+// reason and dropped; nothing here can fail the loop.
+func (b *MeshBus) receive(s *loopState, dg *membership.Datagram) {
+	from, n := dg.From, len(dg.Data)
+	v := b.view.Load()
+	if p, ok := v.byAddr[from]; ok && p.zone != b.zone {
+		b.c.receivedRemote.add(n)
+	} else {
+		b.c.receivedLocal.add(n)
+	}
+	body, _, err := b.opener.Open(s.body[:0], dg.Data)
+	dg.Release()
+	if err != nil {
+		b.c.drop(wire.Reason(err))
+		return
+	}
+	s.body = body[:0]
+	typ, err := wire.PeekType(body)
+	if err != nil {
+		b.c.drop(wire.Reason(err))
+		return
+	}
+	switch typ {
+	case wire.FrameEvents:
+		if err = wire.DecodeEvents(body, &s.events); err == nil {
+			b.onEvents(s, v, from, &s.events)
+		}
+	case wire.FrameAcks:
+		if err = wire.DecodeAcks(body, &s.acks); err == nil {
+			b.onAcks(s, v, &s.acks)
+		}
+	case wire.FrameRepairRequest:
+		if err = wire.DecodeRepairRequest(body, &s.repair); err == nil {
+			b.onRepairRequest(s, v, from, &s.repair)
+		}
+	case wire.FrameUnavailable:
+		if err = wire.DecodeUnavailable(body, &s.unavail); err == nil {
+			b.onUnavailable(s, &s.unavail)
+		}
+	case wire.FrameDigest:
+		if err = wire.DecodeDigest(body, &s.digest); err == nil {
+			b.onDigest(s, &s.digest)
+		}
+	default:
+		b.c.drop("unexpected")
+	}
+	if err != nil {
+		b.c.drop(wire.Reason(err))
+	}
+}
+
+// window returns the receive window of one origin incarnation.
+func (s *loopState) window(name string, boot uint64) *recvWindow {
+	k := originKey{name, boot}
+	w := s.windows[k]
+	if w == nil {
+		w = &recvWindow{}
+		s.windows[k] = w
+	}
+	return w
+}
+
+// noteGap keeps the set of gapped windows current after w changed.
+func (s *loopState) noteGap(k originKey, w *recvWindow) {
+	if w.hasGap() {
+		s.gapped[k] = w
+	} else {
+		delete(s.gapped, k)
+	}
+}
+
+// onEvents delivers the new events of a frame, acknowledges the ones whose
+// publisher waits, and fans the frame out when this node is its relay.
+func (b *MeshBus) onEvents(s *loopState, v *view, from netip.AddrPort, f *wire.Events) {
+	if f.Origin == b.name {
+		if f.Boot == b.boot {
+			b.c.duplicates.Add(uint64(len(f.Events)))
+		}
+		return // our own events, or a previous incarnation's
+	}
+	k := originKey{f.Origin, f.Boot}
+	w := s.window(f.Origin, f.Boot)
+	now := nanotime()
+	s.ackSeqs = s.ackSeqs[:0]
+	for i := range f.Events {
+		ev := &f.Events[i]
+		fresh := w.accept(ev.Seq, now)
+		if fresh && ev.Flags&wire.EventRelayed != 0 && b.relayed.Seen(ev.ID) {
+			fresh = false // relayed by several gateways
+		}
+		if fresh {
+			b.disp.Deliver(b.syncEvent(f.Origin, f.Zone, f.Region, ev))
+		} else {
+			b.c.duplicates.Add(1)
+		}
+		// Duplicates are acknowledged again: the first ack may be the
+		// datagram that was lost.
+		if ev.Flags&wire.EventAckWanted != 0 {
+			s.ackSeqs = append(s.ackSeqs, ev.Seq)
+		}
+	}
+	if w.trim(now) {
+		b.disp.Resync(f.Origin)
+	}
+	s.noteGap(k, w)
+	if len(s.ackSeqs) > 0 && !b.muted.Load() {
+		b.sendAcks(s, v, from, f.Origin, f.Boot, s.ackSeqs)
+	}
+	if f.Flags&wire.FlagRelay != 0 {
+		b.fanOut(s, v, from, f)
+	}
+}
+
+// sendAcks acknowledges seqs of origin's incarnation boot to the node the
+// events came from (the publisher, or the relay that forwarded them).
+func (b *MeshBus) sendAcks(s *loopState, v *view, to netip.AddrPort, origin string, boot uint64, seqs []uint64) {
+	f := wire.Acks{Origin: origin, Boot: boot, Acks: []wire.Ack{{Node: b.name, Seqs: seqs}}}
+	body, err := wire.AppendAcks(s.out[:0], &f, false)
+	if err != nil {
+		b.log.Error("mesh: encoding acks", "err", err)
+		return
+	}
+	s.out = body[:0]
+	b.sendTo(v, body, &s.scratch, to)
+	b.c.acksSent.Add(uint64(len(seqs)))
+}
+
+// onAcks counts acknowledgements of our own events, or, when this node
+// relayed another origin's events, aggregates its zone peers' acks to
+// forward them.
+func (b *MeshBus) onAcks(s *loopState, v *view, f *wire.Acks) {
+	if f.Origin != b.name {
+		b.aggregate(s, v, f)
+		return
+	}
+	if f.Boot != b.boot {
+		b.c.drop("stale-ack")
+		return
+	}
+	for _, a := range f.Acks {
+		for _, seq := range a.Seqs {
+			if b.awaits.ack(seq, a.Node) {
+				b.c.acksReceived.Add(1)
+			}
+		}
+	}
+}
+
+// onRepairRequest resends the events another node misses, from the send
+// buffer, directly to it; what the buffer no longer holds is reported
+// unavailable, so the node resyncs instead of waiting.
+func (b *MeshBus) onRepairRequest(s *loopState, v *view, from netip.AddrPort, r *wire.RepairRequest) {
+	if r.Origin != b.name {
+		b.c.drop("misdirected")
+		return
+	}
+	s.ranges = s.ranges[:0]
+	var evs []wire.Event
+	var ev wire.Event
+	budget := maxRepairSeqs
+	for _, rg := range r.Ranges {
+		if rg.From > rg.To {
+			continue
+		}
+		if r.Boot != b.boot {
+			s.ranges = append(s.ranges, rg) // a previous incarnation's events are gone
+			continue
+		}
+		for seq := rg.From; seq <= rg.To && budget > 0; seq++ {
+			budget--
+			if b.sendBuf.get(seq, &ev) {
+				evs = append(evs, ev)
+			} else {
+				s.ranges = appendSeq(s.ranges, seq)
+			}
+			if seq == ^uint64(0) {
+				break
+			}
+		}
+	}
+	if len(evs) > 0 {
+		b.sendFrames(v, evs, wire.FlagRetransmit, []netip.AddrPort{from}, &s.bld, &s.out, &s.scratch)
+		b.c.retransmits.Add(uint64(len(evs)))
+	}
+	if len(s.ranges) > 0 {
+		if len(s.ranges) > wire.MaxRanges {
+			s.ranges = s.ranges[:wire.MaxRanges]
+		}
+		u := wire.Unavailable{Origin: b.name, Boot: r.Boot, Ranges: s.ranges}
+		body, err := wire.AppendUnavailable(s.out[:0], &u, false)
+		if err == nil {
+			s.out = body[:0]
+			b.sendTo(v, body, &s.scratch, from)
+		}
+	}
+}
+
+// appendSeq adds seq to ranges, extending the last range when contiguous.
+func appendSeq(ranges []wire.SeqRange, seq uint64) []wire.SeqRange {
+	if n := len(ranges); n > 0 && ranges[n-1].To+1 == seq {
+		ranges[n-1].To = seq
+		return ranges
+	}
+	return append(ranges, wire.SeqRange{From: seq, To: seq})
+}
+
+// onUnavailable gives up the gaps the origin can no longer repair, and
+// tells the subscriptions.
+func (b *MeshBus) onUnavailable(s *loopState, u *wire.Unavailable) {
+	k := originKey{u.Origin, u.Boot}
+	w := s.windows[k]
+	if w == nil {
+		return
+	}
+	if w.abandonRanges(u.Ranges, nanotime()) {
+		b.disp.Resync(u.Origin)
+	}
+	s.noteGap(k, w)
+}
+
+// onDigest learns the highest seq an origin numbered, revealing a lost tail.
+func (b *MeshBus) onDigest(s *loopState, d *wire.Digest) {
+	if d.Origin == b.name {
+		return
+	}
+	k := originKey{d.Origin, d.Boot}
+	w := s.window(d.Origin, d.Boot)
+	w.announce(d.Seq, nanotime())
+	s.noteGap(k, w)
+}
+
+// onTick runs the timers. It reports whether work is pending, so the loop
+// ticks fast only when it has to.
+func (b *MeshBus) onTick(s *loopState, now time.Time) bool {
+	v := b.mustView()
+	if v.version != s.viewVersion {
+		b.onViewChange(s, v)
+	}
+	b.repairGaps(s, v, now.UnixNano())
+	s.resend = b.awaits.due(now, v, s.resend[:0])
+	for i := range s.resend {
+		b.retransmit(s, v, &s.resend[i])
+		s.resend[i] = retransmission{}
+	}
+	digestPending := b.sendDigests(s, v, now)
+	return len(s.gapped) > 0 || b.awaits.len() > 0 || digestPending
+}
+
+// onViewChange applies a membership change: awaits learn who is alive,
+// windows of nodes gone for good are dropped (after resyncing their gaps),
+// and nodes that came (back) get a digest so that what they missed while
+// away becomes visible to them.
+func (b *MeshBus) onViewChange(s *loopState, v *view) {
+	s.viewVersion = v.version
+	b.awaits.setTopology(v.topo)
+	now := nanotime()
+	for k, w := range s.windows {
+		if !v.isGone(k.name, k.boot) {
+			continue
+		}
+		if w.abandonAll(now) {
+			b.disp.Resync(k.name)
+		}
+		delete(s.gapped, k)
+		if _, known := v.nodes[k.name]; !known || v.nodes[k.name].boot != k.boot {
+			delete(s.windows, k) // forgotten, or replaced by a new incarnation
+		}
+	}
+	alive := aliveSet(v)
+	if seq := b.seq.Load(); seq > 0 {
+		d := wire.Digest{Origin: b.name, Boot: b.boot, Seq: seq}
+		body, err := wire.AppendDigest(s.out[:0], &d, false)
+		if err == nil {
+			s.out = body[:0]
+			for _, p := range v.alive {
+				if boot, was := s.aliveBefore[p.name]; !was || boot != p.boot {
+					b.sendTo(v, body, &s.scratch, p.addr)
+				}
+			}
+		}
+	}
+	s.aliveBefore = alive
+}
+
+func aliveSet(v *view) map[string]uint64 {
+	m := make(map[string]uint64, len(v.alive))
+	for _, p := range v.alive {
+		m[p.name] = p.boot
+	}
+	return m
+}
+
+// repairGaps sends repair requests for the gaps that are due, and gives up
+// (with a resync) those that stayed open through every request.
+func (b *MeshBus) repairGaps(s *loopState, v *view, now int64) {
+	for k, w := range s.gapped {
+		if !w.hasGap() {
+			delete(s.gapped, k)
+			continue
+		}
+		if now-w.gapOpened < int64(nakDelay) || now < w.nextNak {
+			continue
+		}
+		addr, ok := v.addrOf(k.name)
+		if !ok || w.naksSent >= maxNaks {
+			if w.abandonAll(now) {
+				b.disp.Resync(k.name)
+			}
+			delete(s.gapped, k)
+			continue
+		}
+		s.ranges = w.missing(s.ranges[:0], wire.MaxRanges, maxRepairSeqs)
+		r := wire.RepairRequest{Origin: k.name, Boot: k.boot, Ranges: s.ranges}
+		body, err := wire.AppendRepairRequest(s.out[:0], &r, false)
+		if err != nil {
+			continue
+		}
+		s.out = body[:0]
+		b.sendTo(v, body, &s.scratch, addr)
+		b.c.repairRequests.Add(1)
+		w.nextNak = now + int64(min(nakBackoff<<w.naksSent, nakBackoffMax))
+		w.naksSent++
+	}
+}
+
+// retransmit resends one awaited event to the nodes that have not acked,
+// through new relays where the old ones stayed silent.
+func (b *MeshBus) retransmit(s *loopState, v *view, r *retransmission) {
+	s.addrs = s.addrs[:0]
+	for _, n := range r.direct {
+		if a, ok := v.addrOf(n); ok {
+			s.addrs = append(s.addrs, a)
+		}
+	}
+	var relays []netip.AddrPort
+	for _, n := range r.relays {
+		if a, ok := v.addrOf(n); ok {
+			relays = append(relays, a)
+		}
+	}
+	evs := []wire.Event{r.ev}
+	b.sendEvents(v, evs, wire.FlagRetransmit, s.addrs, relays, &s.bld, &s.out, &s.scratch)
+	b.c.retransmits.Add(uint64(len(s.addrs) + len(relays)))
+}
+
+// sendDigests announces this node's highest seq to every other node after
+// it stops sending, on the digestDelays schedule. It reports whether a
+// digest is still due.
+func (b *MeshBus) sendDigests(s *loopState, v *view, now time.Time) bool {
+	seq := b.seq.Load()
+	if seq == 0 {
+		return false
+	}
+	if seq != s.digestSeq {
+		s.digestSeq, s.digestRound = seq, 0
+	}
+	if s.digestRound >= len(digestDelays) {
+		return false
+	}
+	idle := now.Sub(time.Unix(0, b.lastSend.Load()))
+	if idle < digestDelays[s.digestRound] {
+		return true
+	}
+	s.digestRound++
+	d := wire.Digest{Origin: b.name, Boot: b.boot, Seq: seq}
+	body, err := wire.AppendDigest(s.out[:0], &d, false)
+	if err != nil {
+		return false
+	}
+	s.out = body[:0]
+	s.addrs = s.addrs[:0]
+	for _, p := range v.alive {
+		s.addrs = append(s.addrs, p.addr)
+	}
+	b.sendTo(v, body, &s.scratch, s.addrs...)
+	return s.digestRound < len(digestDelays)
+}
