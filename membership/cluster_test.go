@@ -94,11 +94,27 @@ func TestCrashIsFailedAndLeaveIsLeft(t *testing.T) {
 	if err := leaver.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if _, open := <-leaver.Events(); open {
-		// Drain what was buffered; the channel must end closed.
-		for range leaver.Events() {
+	// Close closed Events, after what was buffered.
+	for i := 0; ; i++ {
+		if _, open := <-leaver.Events(); !open {
+			break
+		}
+		if i > DefaultEventBuffer {
+			t.Fatal("Events still open after Close")
 		}
 	}
+}
+
+func TestLeaveTimeout(t *testing.T) {
+	nodes := startCluster(t, "t", 2, nil)
+	waitConverged(t, nodes, 15*time.Second)
+	// Gossip cannot spread the announcement within a nanosecond.
+	if err := nodes[1].Leave(time.Nanosecond); !errors.Is(err, ErrLeaveTimeout) {
+		t.Fatalf("Leave: %v, want ErrLeaveTimeout", err)
+	}
+	// The node has left all the same, and the announcement still spreads.
+	eventually(t, 10*time.Second, func() bool { return sees(nodes[0], syncbus.MemberLeft, nodes[1].Name()) },
+		"the node is not reported left:%s", describe(nodes[:1]))
 }
 
 func TestRestartedNodeIsANewIncarnation(t *testing.T) {

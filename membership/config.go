@@ -31,15 +31,23 @@ const (
 
 // Defaults of the settings memberlist does not have.
 const (
-	DefaultKeepDown         = 5 * time.Minute
-	DefaultRejoinTimeout    = 6 * time.Hour
-	DefaultLeaveTimeout     = 3 * time.Second
-	DefaultEventBuffer      = 256
-	DefaultLogRate          = 10
-	DefaultLogBurst         = 20
-	defaultReclaimIntervals = 5 // DeadNodeReclaimTime, in probe intervals
-	maxRejoinTargets        = 16
-	maxRejoinMemory         = 1024
+	// DefaultKeepDown is how long departed members stay in snapshots.
+	DefaultKeepDown = 5 * time.Minute
+	// DefaultRejoinTimeout is how long a failed member's address is
+	// rejoined.
+	DefaultRejoinTimeout = 6 * time.Hour
+	// DefaultLeaveTimeout bounds the graceful leave of Close.
+	DefaultLeaveTimeout = 3 * time.Second
+	// DefaultEventBuffer is the capacity of the Events channel.
+	DefaultEventBuffer = 256
+	// DefaultLogRate and DefaultLogBurst bound the log: lines per second,
+	// and lines at once.
+	DefaultLogRate  = 10
+	DefaultLogBurst = 20
+
+	defaultReclaimIntervals = 5    // DeadNodeReclaimTime, in probe intervals
+	maxRejoinTargets        = 16   // addresses joined per rejoin round
+	maxRejoinMemory         = 1024 // failed members remembered for rejoining
 )
 
 // Config configures a Membership. The zero value of every field means its

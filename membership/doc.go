@@ -56,5 +56,8 @@
 // A member is alive, suspect (it missed probes but is not yet declared
 // failed; it still counts as alive), left or failed. memberlist v0.7 does
 // not report suspicion, nor whether a departed node left or failed; this
-// package reads both from memberlist's node table (see stateReader).
+// package reads both from memberlist's own node table, after checking its
+// layout once. Should a memberlist upgrade change that layout, the node
+// logs it and reports every departure as failed and no suspicion, and this
+// package's tests fail, so that the upgrade is not taken unnoticed.
 package membership

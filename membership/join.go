@@ -37,7 +37,11 @@ func (m *Membership) joinLoop() {
 	}
 	retry := newBackoff(min(firstJoinRetry, maxDelay), maxDelay)
 	for len(m.cfg.Seeds) > 0 && !m.leftLocal.Load() {
-		targets := m.exceptSelf(m.resolveSeeds())
+		resolved := m.resolveSeeds()
+		targets := m.exceptSelf(slices.Clone(resolved))
+		if len(resolved) > 0 && len(targets) == 0 {
+			break // this node is the only seed: it starts the cluster
+		}
 		if len(targets) > 0 && m.joinAll(targets) > 0 {
 			break
 		}
@@ -140,7 +144,7 @@ func (m *Membership) resolveSeeds() []netip.AddrPort {
 }
 
 func (m *Membership) exceptSelf(addrs []netip.AddrPort) []netip.AddrPort {
-	return slices.DeleteFunc(addrs, func(a netip.AddrPort) bool { return a == m.local.Addr })
+	return slices.DeleteFunc(addrs, func(a netip.AddrPort) bool { return a == m.self })
 }
 
 // joinAll joins the addresses, a few at a time (an unreachable one costs

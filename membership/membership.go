@@ -36,6 +36,8 @@ type Membership struct {
 	snap   atomic.Pointer[Snapshot]
 	events chan Event
 
+	self netip.AddrPort // the advertised address, fixed
+
 	// Owned by the loop goroutine (and by Close once the loop has exited).
 	local   Node
 	members map[string]Node
@@ -63,6 +65,7 @@ type Membership struct {
 	joinAttempts  atomic.Uint64
 	joinFailures  atomic.Uint64
 	rejoined      atomic.Uint64
+	polls         atomic.Uint64 // rounds of poll, for tests that watch a while
 
 	lookup lookupFunc // resolves seed host names
 }
@@ -165,6 +168,7 @@ func New(cfg Config) (*Membership, error) {
 			Since:  time.Now(),
 		},
 	}
+	m.self = m.local.Addr
 	if m.lookup == nil {
 		m.lookup = systemLookup
 	}
@@ -266,13 +270,16 @@ func (m *Membership) Stats() Stats {
 }
 
 // Leave announces that the node leaves the cluster and waits, at most
-// timeout (0: no limit), for the announcement to be gossiped. Peers then
-// report the node as left rather than failed. The node stops rejoining but
+// timeout (Config.LeaveTimeout if timeout <= 0), for the announcement to be
+// gossiped. Peers then report the node as left rather than failed. The node stops rejoining but
 // keeps running until Close. Leaving twice is a no-op; after Close, Leave
 // returns syncbus.ErrClosed.
 func (m *Membership) Leave(timeout time.Duration) error {
 	if m.closed.Load() {
 		return syncbus.ErrClosed
+	}
+	if timeout <= 0 {
+		timeout = m.cfg.LeaveTimeout
 	}
 	return m.leave(timeout)
 }

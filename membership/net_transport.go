@@ -152,9 +152,9 @@ type NetTransport struct {
 	connMu sync.Mutex
 	conns  map[*trackedConn]struct{} // nil once shut down
 
-	dataReceived, dataDropped     atomic.Uint64
+	dataReceived, dataDropped       atomic.Uint64
 	packetsReceived, packetsDropped atomic.Uint64
-	empty, streams, readErrors    atomic.Uint64
+	empty, streams, readErrors      atomic.Uint64
 }
 
 var _ Transport = (*NetTransport)(nil)

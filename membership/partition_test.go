@@ -144,6 +144,7 @@ func testPartitionHeals(t *testing.T, viaSeeds bool) {
 	}, "bootstrap node not reported left:%s", describe(nodes))
 
 	p.set(true)
+	splitAt := time.Now()
 	// Split until memberlist on each side has forgotten the other.
 	eventually(t, 30*time.Second, func() bool {
 		for _, n := range a {
@@ -164,7 +165,9 @@ func testPartitionHeals(t *testing.T, viaSeeds bool) {
 	}
 
 	p.set(false)
+	healedAt := time.Now()
 	waitConverged(t, nodes, 30*time.Second)
+	t.Logf("split for %v; merged %v after the network healed", healedAt.Sub(splitAt).Round(time.Millisecond), time.Since(healedAt).Round(time.Millisecond))
 	after := uint64(0)
 	for _, n := range nodes {
 		after += n.Stats().Rejoined

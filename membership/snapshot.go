@@ -96,18 +96,20 @@ type EventKind uint8
 //go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=EventKind -trimprefix=Event -output=eventkind_string.go
 
 const (
-	// EventJoin: a node joined, came back after it left or failed, or was
-	// restarted (a new Boot).
+	// EventJoin reports a node that joined, came back after it left or
+	// failed, or was restarted (a new Boot).
 	EventJoin EventKind = iota + 1
-	// EventUpdate: a node changed its address, zone or region.
+	// EventUpdate reports a node that changed its address, zone or region.
 	EventUpdate
-	// EventSuspect: a node missed its probes; it still counts as alive.
+	// EventSuspect reports a node that missed its probes; it still counts
+	// as alive.
 	EventSuspect
-	// EventAlive: a suspect node answered again.
+	// EventAlive reports a suspect node that answered again.
 	EventAlive
-	// EventLeave: a node left gracefully.
+	// EventLeave reports a node that left gracefully.
 	EventLeave
-	// EventFailed: a node stopped answering and was declared failed.
+	// EventFailed reports a node that stopped answering and was declared
+	// failed.
 	EventFailed
 )
 

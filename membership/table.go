@@ -137,6 +137,7 @@ func (m *Membership) applyDown(n note, now time.Time) bool {
 // poll follows suspicion, which memberlist does not report, and expires
 // departed members.
 func (m *Membership) poll(now time.Time) {
+	defer m.polls.Add(1)
 	changed := false
 	if m.state != nil {
 		m.state.all(func(name string, st memberlist.NodeStateType) {

@@ -122,13 +122,15 @@ func (q *batcher) drain() {
 
 func (q *batcher) send(batch []wire.Event) {
 	b := q.b
+	// The view comes first: a node that joined gets every event numbered
+	// after the view that includes it was built (see view.joinSeq).
+	v := b.mustView()
 	n := uint64(len(batch))
 	base := b.seq.Add(n) - n
 	for i := range batch {
 		batch[i].Seq = base + uint64(i) + 1
 		b.sendBuf.add(&batch[i])
 	}
-	v := b.mustView()
 	q.spread++
 	q.plan.make(v, q.spread, nil)
 	b.sendEvents(v, batch, 0, q.plan.direct, q.plan.relays, &q.bld, &q.body, &q.scratch)

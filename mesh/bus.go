@@ -167,7 +167,7 @@ func (b *MeshBus) currentView() (*view, error) {
 	if v := b.view.Load(); v != nil && v.version >= snap.Version {
 		return v, nil
 	}
-	v, err := newView(snap, b.opts.Fanout, b.opts.RelayThreshold)
+	v, err := newView(snap, b.opts.Fanout, b.opts.RelayThreshold, b.view.Load(), b.seq.Load())
 	if err != nil {
 		return nil, err
 	}
@@ -232,10 +232,30 @@ func (b *MeshBus) Close() error {
 		b.closed.Store(true)
 		close(b.done) // the batcher flushes what is queued, then both loops stop
 		b.wg.Wait()
+		b.sendFinalDigest()
 		err = b.ml.Close() // leaves, then shuts the transport down
 		b.disp.Close()
 	})
 	return err
+}
+
+// sendFinalDigest tells every node the last number this node used, so that
+// a node that missed the last events finds out now — and, since this node
+// is leaving and cannot repair them, resyncs — rather than never.
+func (b *MeshBus) sendFinalDigest() {
+	seq := b.seq.Load()
+	if seq == 0 {
+		return
+	}
+	v := b.view.Load()
+	scratch := make([]byte, 0, 256)
+	for _, p := range v.alive {
+		d := wire.Digest{Origin: b.name, Boot: b.boot, Seq: seq, Start: min(v.joinSeq[p.name], seq)}
+		body, err := wire.AppendDigest(nil, &d, false)
+		if err == nil {
+			b.sendTo(v, body, &scratch, p.addr)
+		}
+	}
 }
 
 // checkOpen returns ErrClosed after Close and ctx's error when it is done.

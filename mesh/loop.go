@@ -355,8 +355,20 @@ func (b *MeshBus) onDigest(s *loopState, d *wire.Digest) {
 	}
 	k := originKey{d.Origin, d.Boot}
 	w := s.window(d.Origin, d.Boot)
-	w.announce(d.Seq, nanotime())
+	w.digest(d.Seq, d.Start, nanotime())
 	s.noteGap(k, w)
+}
+
+// sendDigest tells p the highest number this node assigned, and the number
+// after which p receives everything (when p joined this node's view).
+func (b *MeshBus) sendDigest(s *loopState, v *view, p peer, seq uint64) {
+	d := wire.Digest{Origin: b.name, Boot: b.boot, Seq: seq, Start: min(v.joinSeq[p.name], seq)}
+	body, err := wire.AppendDigest(s.out[:0], &d, false)
+	if err != nil {
+		return
+	}
+	s.out = body[:0]
+	b.sendTo(v, body, &s.scratch, p.addr)
 }
 
 // onTick runs the timers. It reports whether work is pending, so the loop
@@ -397,16 +409,13 @@ func (b *MeshBus) onViewChange(s *loopState, v *view) {
 		}
 	}
 	alive := aliveSet(v)
-	if seq := b.seq.Load(); seq > 0 {
-		d := wire.Digest{Origin: b.name, Boot: b.boot, Seq: seq}
-		body, err := wire.AppendDigest(s.out[:0], &d, false)
-		if err == nil {
-			s.out = body[:0]
-			for _, p := range v.alive {
-				if boot, was := s.aliveBefore[p.name]; !was || boot != p.boot {
-					b.sendTo(v, body, &s.scratch, p.addr)
-				}
-			}
+	// Tell newcomers where this node's numbering stood when they joined:
+	// their window for us starts there, so an event they miss from then on
+	// is a gap they repair, not history from before them.
+	seq := b.seq.Load()
+	for _, p := range v.alive {
+		if boot, was := s.aliveBefore[p.name]; !was || boot != p.boot {
+			b.sendDigest(s, v, p, seq)
 		}
 	}
 	s.aliveBefore = alive
@@ -492,16 +501,8 @@ func (b *MeshBus) sendDigests(s *loopState, v *view, now time.Time) bool {
 		return true
 	}
 	s.digestRound++
-	d := wire.Digest{Origin: b.name, Boot: b.boot, Seq: seq}
-	body, err := wire.AppendDigest(s.out[:0], &d, false)
-	if err != nil {
-		return false
-	}
-	s.out = body[:0]
-	s.addrs = s.addrs[:0]
 	for _, p := range v.alive {
-		s.addrs = append(s.addrs, p.addr)
+		b.sendDigest(s, v, p, seq)
 	}
-	b.sendTo(v, body, &s.scratch, s.addrs...)
 	return s.digestRound < len(digestDelays)
 }

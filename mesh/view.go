@@ -23,6 +23,10 @@ type view struct {
 	byAddr map[netip.AddrPort]peer
 	// alive lists the other alive (or suspect) nodes, for digests.
 	alive []peer
+	// joinSeq is, per alive node, this node's last sequence number when
+	// the node entered the view: everything numbered later is sent to it,
+	// and its join digest tells it so.
+	joinSeq map[string]uint64
 }
 
 // peer is one other node as the data plane sees it.
@@ -34,7 +38,9 @@ type peer struct {
 	state syncbus.MemberState
 }
 
-func newView(snap *membership.Snapshot, mode FanoutMode, relayThreshold int) (*view, error) {
+// newView builds the view of snap. prev is the view it replaces (nil for
+// the first) and seq this node's last sequence number now.
+func newView(snap *membership.Snapshot, mode FanoutMode, relayThreshold int, prev *view, seq uint64) (*view, error) {
 	members := make([]syncbus.Member, 0, len(snap.Nodes))
 	v := &view{
 		version: snap.Version,
@@ -57,6 +63,15 @@ func newView(snap *membership.Snapshot, mode FanoutMode, relayThreshold int) (*v
 		}
 		if n.State.Alive() {
 			v.alive = append(v.alive, p)
+			if v.joinSeq == nil {
+				v.joinSeq = make(map[string]uint64)
+			}
+			v.joinSeq[n.Name] = seq
+			if prev != nil {
+				if old, ok := prev.nodes[n.Name]; ok && old.boot == n.Boot && old.state.Alive() {
+					v.joinSeq[n.Name] = prev.joinSeq[n.Name]
+				}
+			}
 		}
 	}
 	if !localSeen {

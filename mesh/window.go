@@ -104,22 +104,50 @@ func (w *recvWindow) gapMoved(now int64) {
 // hasGap reports whether some seq up to highest is missing.
 func (w *recvWindow) hasGap() bool { return w.next != 0 && w.next <= w.highest }
 
-// announce records that the origin has numbered events up to seq (a digest),
-// so a lost tail becomes a visible gap. It returns whether a gap opened.
-func (w *recvWindow) announce(seq uint64, now int64) bool {
-	if w.next == 0 {
-		// Never heard of this origin's events: we joined after them.
-		w.next, w.highest, w.base = seq+1, seq, seq+1
-		return false
+// digest applies an origin's digest: it has numbered events up to seq, and
+// sends us every event numbered after start. A lost tail becomes a visible
+// gap, and so do events lost before the first one that reached us (our
+// baseline, taken from that event, was too high). It reports whether a gap
+// is open.
+func (w *recvWindow) digest(seq, start uint64, now int64) bool {
+	switch {
+	case w.next == 0:
+		w.next, w.highest, w.base = start+1, start, start+1
+	case start+1 < w.base:
+		w.rebase(start+1, now)
 	}
-	if seq <= w.highest {
-		return false
+	if seq > w.highest {
+		w.highest = seq
+		if w.gapOpened == 0 {
+			w.gapOpened = now
+		}
 	}
-	w.highest = seq
-	if w.gapOpened == 0 {
+	return w.hasGap()
+}
+
+// rebase lowers the window's start to from (< base): the seqs between
+// are owed to us. What was received since base moves into ahead.
+func (w *recvWindow) rebase(from uint64, now int64) bool {
+	if w.next-from > maxSpan {
+		return false // too late to matter: trim would give it up at once
+	}
+	if w.ahead == nil {
+		w.ahead = make(map[uint64]struct{})
+	}
+	for s := w.base; s < w.next; s++ {
+		w.ahead[s] = struct{}{}
+	}
+	for s := range w.early {
+		if s >= from {
+			w.ahead[s] = struct{}{}
+		}
+	}
+	w.next, w.base = from, from
+	w.advance()
+	if w.hasGap() && w.gapOpened == 0 {
 		w.gapOpened = now
 	}
-	return true
+	return w.hasGap()
 }
 
 // missing appends to dst the ranges of seqs not yet received, lowest

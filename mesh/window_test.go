@@ -81,22 +81,60 @@ func TestRecvWindowDigestRevealsTailLoss(t *testing.T) {
 	var w recvWindow
 	w.accept(1, 1)
 	w.accept(2, 1)
-	if !w.announce(4, 5) {
+	if !w.digest(4, 0, 5) {
 		t.Fatal("digest beyond highest did not open a gap")
 	}
 	if got := w.missing(nil, 10, 10); !slices.Equal(got, []wire.SeqRange{{From: 3, To: 4}}) {
 		t.Fatalf("missing = %v", got)
 	}
-	if w.announce(4, 6) {
+	w.accept(3, 6)
+	w.accept(4, 6)
+	if w.digest(4, 0, 7) {
 		t.Fatal("same digest reopened a gap")
 	}
-	// A digest from an origin never heard of means we joined after its events.
-	var fresh recvWindow
-	if fresh.announce(50, 1) || fresh.hasGap() {
-		t.Fatal("first digest made a gap")
+}
+
+func TestRecvWindowDigestStartsTheWindow(t *testing.T) {
+	// First word from the origin is a digest: what it numbered up to
+	// start was before our time, what came after is owed to us.
+	var w recvWindow
+	if !w.digest(50, 40, 1) {
+		t.Fatal("digest with seq beyond start opened no gap")
 	}
-	if !fresh.accept(51, 2) || fresh.hasGap() {
-		t.Fatal("next event after a first digest")
+	if got := w.missing(nil, 10, 100); !slices.Equal(got, []wire.SeqRange{{From: 41, To: 50}}) {
+		t.Fatalf("missing = %v", got)
+	}
+	var joined recvWindow
+	if joined.digest(7, 7, 1) || joined.hasGap() {
+		t.Fatal("a join digest at the origin's current seq made a gap")
+	}
+	if !joined.accept(8, 2) || joined.hasGap() {
+		t.Fatal("the next event after a join digest")
+	}
+}
+
+func TestRecvWindowDigestRebasesALateBaseline(t *testing.T) {
+	// Events 11..14 were lost; 15 and 16 arrived first and set the
+	// baseline. The digest says we are owed everything after 10.
+	var w recvWindow
+	w.accept(15, 1)
+	w.accept(16, 1)
+	if !w.digest(16, 10, 2) {
+		t.Fatal("digest with an earlier start opened no gap")
+	}
+	if got := w.missing(nil, 10, 100); !slices.Equal(got, []wire.SeqRange{{From: 11, To: 14}}) {
+		t.Fatalf("missing = %v", got)
+	}
+	for s := uint64(11); s <= 14; s++ {
+		if !w.accept(s, 3) {
+			t.Fatalf("repaired %d refused", s)
+		}
+	}
+	if w.accept(15, 3) || w.accept(16, 3) {
+		t.Fatal("events received before the rebase delivered twice")
+	}
+	if w.hasGap() || w.next != 17 {
+		t.Fatalf("after repair: next %d, gap %v", w.next, w.hasGap())
 	}
 }
 

@@ -104,7 +104,7 @@ func TestControlRoundTrips(t *testing.T) {
 		if got := roundTrip(t, un, c, wire.FrameUnavailable, wire.AppendUnavailable, wire.DecodeUnavailable); !reflect.DeepEqual(got, un) {
 			t.Errorf("unavailable: got %+v, want %+v", got, un)
 		}
-		dg := &wire.Digest{Origin: "o", Boot: 3, Seq: 1 << 50}
+		dg := &wire.Digest{Origin: "o", Boot: 3, Seq: 1 << 50, Start: 1 << 40}
 		if got := roundTrip(t, dg, c, wire.FrameDigest, wire.AppendDigest, wire.DecodeDigest); *got != *dg {
 			t.Errorf("digest: got %+v, want %+v", got, dg)
 		}
@@ -235,6 +235,9 @@ func TestEncodeRejectsInvalidFrames(t *testing.T) {
 	}
 	if _, err := wire.AppendDigest(nil, &wire.Digest{}, false); !errors.Is(err, wire.ErrMalformed) {
 		t.Errorf("digest without origin: %v", err)
+	}
+	if _, err := wire.AppendDigest(nil, &wire.Digest{Origin: "o", Seq: 4, Start: 5}, false); !errors.Is(err, wire.ErrMalformed) {
+		t.Errorf("digest starting beyond its seq: %v", err)
 	}
 	if _, err := wire.AppendPresence(nil, &wire.Presence{Node: "n", Interval: -1}, false); !errors.Is(err, wire.ErrMalformed) {
 		t.Errorf("negative interval: %v", err)

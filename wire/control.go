@@ -12,7 +12,7 @@ import (
 //	Acks:          [Origin, Boot, [[Node, [Seq-prev, …]], …]]
 //	RepairRequest: [Origin, Boot, [From, To, From, To, …]]
 //	Unavailable:   [Origin, Boot, [From, To, From, To, …]]
-//	Digest:        [Origin, Boot, Seq]
+//	Digest:        [Origin, Boot, Seq, Start]
 //	Presence:      [Node, Zone, Region, Boot, Interval (ns), Leaving]
 //
 // An ack's sequence numbers are signed differences from the previous one
@@ -62,11 +62,16 @@ type Unavailable struct {
 }
 
 // Digest announces the highest sequence number Origin has assigned, so that
-// receivers detect the loss of the last events of a burst.
+// receivers detect the loss of the last events of a burst, and where the
+// receiver's window starts: Origin sends every event numbered after Start
+// to this receiver (Start is Origin's last number when the receiver joined
+// its view), so a receiver that first heard of Origin through a later event
+// still repairs what it missed since Start.
 type Digest struct {
 	Origin string
 	Boot   uint64
 	Seq    uint64
+	Start  uint64
 }
 
 // Presence is a bridge node announcing itself on a broker, every Interval.
@@ -89,7 +94,7 @@ const (
 	ackFields      = 2
 	minAckSize     = 4 // array, 1-byte node, empty seq array
 	rangesFields   = 3
-	digestFields   = 3
+	digestFields   = 4
 	presenceFields = 6
 )
 
@@ -145,10 +150,7 @@ func DecodeAcks(body []byte, f *Acks) error {
 		if r.err != nil {
 			return
 		}
-		if cap(f.Acks) < count {
-			f.Acks = append(f.Acks[:cap(f.Acks)], make([]Ack, count-cap(f.Acks))...)
-		}
-		f.Acks = f.Acks[:count]
+		f.Acks = grow(f.Acks, count)
 		total := 0
 		r.what = "ack"
 		for i := range f.Acks {
@@ -265,11 +267,15 @@ func AppendDigest(dst []byte, f *Digest, compress bool) ([]byte, error) {
 	if err := checkName("origin", f.Origin, true); err != nil {
 		return dst, err
 	}
+	if f.Start > f.Seq {
+		return dst, errorf(ErrMalformed, "digest start %d beyond seq %d", f.Start, f.Seq)
+	}
 	return encodeBody(dst, FrameDigest, compress, func(b []byte) []byte {
 		b = appendArrayHeader(b, digestFields)
 		b = appendString(b, f.Origin)
 		b = appendUint(b, f.Boot)
-		return appendUint(b, f.Seq)
+		b = appendUint(b, f.Seq)
+		return appendUint(b, f.Start)
 	})
 }
 
@@ -283,6 +289,10 @@ func DecodeDigest(body []byte, f *Digest) error {
 		}
 		f.Boot = r.uint("boot")
 		f.Seq = r.uint("seq")
+		f.Start = r.uint("start")
+		if r.err == nil && f.Start > f.Seq {
+			r.fail(ErrMalformed, "digest start %d beyond seq %d", f.Start, f.Seq)
+		}
 		r.skipFields(n, digestFields)
 	})
 }

@@ -166,8 +166,11 @@ func (s *Sealer) current() *sealKey {
 }
 
 // Seal appends one datagram carrying body to dst and returns it. A body
-// over MaxSealedBody is ErrTooLarge. body must not overlap dst's spare
-// capacity.
+// over MaxSealedBody is ErrTooLarge (dst is returned unchanged). body must
+// not overlap dst's spare capacity.
+//
+// Each call takes the next counter; at a million frames a second the 64-bit
+// counter lasts over half a million years, so it is never reset.
 func (s *Sealer) Seal(dst, body []byte) ([]byte, error) {
 	if len(body) > MaxSealedBody {
 		return dst, errorf(ErrTooLarge, "body of %d bytes, limit %d", len(body), MaxSealedBody)

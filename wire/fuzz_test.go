@@ -96,7 +96,7 @@ func FuzzDecodeUnavailable(f *testing.F) {
 }
 
 func FuzzDecodeDigest(f *testing.F) {
-	fuzzDecoder(f, []*wire.Digest{{Origin: "o", Boot: 1, Seq: 77}}, wire.AppendDigest, wire.DecodeDigest, same)
+	fuzzDecoder(f, []*wire.Digest{{Origin: "o", Boot: 1, Seq: 77, Start: 7}}, wire.AppendDigest, wire.DecodeDigest, same)
 }
 
 func FuzzDecodePresence(f *testing.F) {

@@ -1,6 +1,7 @@
 package wire_test
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"testing"
@@ -114,5 +115,23 @@ func TestWeRejectLibraryFramesWithWrongTypes(t *testing.T) {
 		if err := wire.DecodeEvents(body, new(wire.Events)); !errors.Is(err, wire.ErrMalformed) {
 			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
 		}
+	}
+
+	// A vector clock naming a node twice: the event is the payload's last
+	// value, so its clock can be appended by hand (a Go map cannot hold it).
+	payload := libEncode(t, []any{"o", 7, "", "", 0, []any{[]any{1, make([]byte, 16), "k", 0, 0, 0, 0, "", "", ""}}})
+	i := bytes.IndexByte(payload, 0x9a) // the event's 10-element array header
+	if i < 0 {
+		t.Fatal("event header not found")
+	}
+	payload[i] = 0x9b
+	payload = append(payload, 0x82, 0xa1, 'a', 0x01, 0xa1, 'a', 0x02)
+	body := append([]byte{byte(wire.FrameEvents)}, payload...)
+	if err := wire.DecodeEvents(body, new(wire.Events)); !errors.Is(err, wire.ErrMalformed) {
+		t.Errorf("repeated vector clock name: err = %v, want ErrMalformed", err)
+	}
+	payload[len(payload)-2] = 'b' // distinct names decode
+	if err := wire.DecodeEvents(append([]byte{byte(wire.FrameEvents)}, payload...), new(wire.Events)); err != nil {
+		t.Errorf("hand-made vector clock: %v", err)
 	}
 }

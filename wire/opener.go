@@ -101,7 +101,7 @@ func (o *Opener) current() *openKeys {
 // Open checks one datagram and appends its body to dst. It returns the
 // body (dst extended), the envelope header, and an error matching one of
 // ErrTooLarge, ErrMalformed, ErrVersion, ErrLabel, ErrAuth or ErrReplay.
-// datagram is not retained.
+// datagram is not retained; dst's spare capacity must not overlap it.
 func (o *Opener) Open(dst, datagram []byte) (body []byte, h Header, err error) {
 	d := datagram
 	switch {

@@ -1,0 +1,18 @@
+//go:build !race
+
+package mesh_test
+
+import "time"
+
+// Sizes of the abuse tests without the race detector: the full floods.
+const (
+	// secBadFlood is how many datagrams of each kind of garbage the bad
+	// datagram flood sends.
+	secBadFlood = 100_000
+	// secKeyFlood is how many distinct keys the key flood publishes.
+	secKeyFlood = 200_000
+	// secKeyLen is the length of the key flood's keys.
+	secKeyLen = 300
+	// secDataFlood is how long the data flood publishes at full speed.
+	secDataFlood = 5 * time.Second
+)

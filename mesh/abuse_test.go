@@ -1,0 +1,324 @@
+package mesh_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warpmesh/warp/membership"
+	"github.com/warpmesh/warp/mesh"
+	"github.com/warpmesh/warp/syncbus"
+	"github.com/warpmesh/warp/syncbus/bustest"
+	"github.com/warpmesh/warp/wire"
+)
+
+// The tests in this file load a running mesh far beyond normal traffic —
+// floods of garbage, of distinct keys, of data — and check that it keeps
+// its promises under them: healthy nodes stay alive in every member's
+// eyes, events and acknowledgements still get through, what is refused is
+// counted, and memory and goroutines stay bounded. The flood sizes differ
+// with and without the race detector (abuse_race_test.go,
+// abuse_norace_test.go).
+
+var threeNodes = []bustest.Node{{Name: "a", Zone: "z1"}, {Name: "b", Zone: "z1"}, {Name: "c", Zone: "z2"}}
+
+// secTimings gives the nodes of a flood test failure-detection timings
+// with room for a test process whose two cores the flood saturates (and
+// for a shared, noisy machine): a suspicion must come from what the flood
+// does to a node, not from the scheduler. They still probe several times
+// a second, so a flood of a few seconds spans many probe rounds.
+func secTimings(_ int, o *mesh.MeshOptions) {
+	mesh.MembershipTimings(o, 300*time.Millisecond, 200*time.Millisecond, 4)
+}
+
+// secFlood sends n datagrams of garbage for memberlist (any first byte but
+// the marker) and n marker-byte datagrams that look like frames of the
+// cluster — its label tag and key ID — with random senders, counters,
+// bodies and tags, so that each one costs the node a decryption attempt.
+// It interleaves the two kinds and returns the first send error.
+func secFlood(c *net.UDPConn, to netip.AddrPort, header []byte, n int, seed uint64) error {
+	rng := rand.New(rand.NewPCG(seed, 99))
+	buf := make([]byte, 600)
+	for i := range 2 * n {
+		dg := buf[:64+rng.IntN(400)]
+		for j := range dg {
+			dg[j] = byte(rng.Uint32())
+		}
+		if i%2 == 0 {
+			if dg[0] == wire.Marker {
+				dg[0]++
+			}
+		} else {
+			copy(dg, header[:wire.HeaderSize-24])
+			dg[wire.HeaderSize-1] |= 1 // a counter is never 0
+		}
+		if _, err := c.WriteToUDPAddrPort(dg, to); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestBadDatagramFloodIsHarmless floods one node of a three-node cluster
+// with secBadFlood garbage datagrams and as many marker-byte datagrams
+// with bad tags, while the cluster runs. No node becomes suspect or fails;
+// awaiting publishes that need the flooded node succeed during and after
+// the flood; its refusals are counted; its heap and goroutines stay flat.
+func TestBadDatagramFloodIsHarmless(t *testing.T) {
+	var wg sync.WaitGroup
+	secLeakCheck(t, &wg)
+	buses := startCluster(t, threeNodes, secTimings)
+	a, b := buses[0], buses[1]
+	watches := secWatchAll(buses, &wg)
+	gotB := secCollect(t, b, &wg)
+	tr := b.Membership().Transport().(*membership.NetTransport)
+	header := secSeal(t, secSealer(t, secClusterKey, secLabel), []byte{byte(wire.FrameDigest)})
+
+	ctx := ctxTimeout(t, 60*time.Second)
+	for i := range 20 { // warm the pools before measuring
+		if err := a.PublishAndAwait(ctx, fmt.Sprintf("warm:%d", i), 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	goroutines, heap := runtime.NumGoroutine(), secHeapInuse()
+	stats := tr.Stats()
+
+	atk := secAttacker(t)
+	floodErr := make(chan error, 1)
+	go func() { floodErr <- secFlood(atk, b.Addr(), header, secBadFlood, 1) }()
+
+	// Awaiting publishes that need b's ack, during the whole flood.
+	published, during := 0, 0
+	var ferr error
+	for flooding := true; flooding; {
+		select {
+		case ferr = <-floodErr:
+			flooding = false
+		default:
+		}
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := a.PublishAndAwait(actx, fmt.Sprintf("flood:%d", published), 2)
+		cancel()
+		if err != nil {
+			t.Fatalf("PublishAndAwait %d during the flood: %v", published, err)
+		}
+		published++
+		if flooding {
+			during++
+		}
+	}
+	if ferr != nil {
+		t.Fatalf("flooding: %v", ferr)
+	}
+	for range 20 {
+		if err := a.PublishAndAwait(ctx, fmt.Sprintf("flood:%d", published), 2); err != nil {
+			t.Fatalf("PublishAndAwait %d after the flood: %v", published, err)
+		}
+		published++
+	}
+	for i := range published {
+		gotB.waitKey(t, fmt.Sprintf("flood:%d", i), 5*time.Second)
+	}
+	t.Logf("%d awaiting publishes succeeded during the flood, %d in all", during, published)
+
+	// Every marker datagram b read was either refused at its full queue or
+	// handed to the mesh, which counted what it could not open.
+	st := tr.Stats()
+	read, queueDrops := st.DatagramsReceived-stats.DatagramsReceived, st.DatagramsDropped-stats.DatagramsDropped
+	auth := secDrops(b, "auth")
+	t.Logf("b read %d data datagrams, dropped %d at its queue, counted %d auth drops; %d memberlist packets (%d dropped)",
+		read, queueDrops, auth, st.PacketsReceived-stats.PacketsReceived, st.PacketsDropped-stats.PacketsDropped)
+	if auth == 0 || auth+queueDrops > read {
+		t.Errorf("auth drops %d, queue drops %d, datagrams read %d: the refusals are not accounted", auth, queueDrops, read)
+	}
+	if auth < secBadFlood/10 {
+		t.Errorf("only %d of %d bad frames reached the mesh and were counted", auth, secBadFlood)
+	}
+	if other := b.Metrics().DropsByReason; len(other) != 1 {
+		t.Errorf("drops by reason %v: want auth only", other)
+	}
+
+	secCheckHealthy(t, buses, watches, len(buses), "during the bad datagram flood")
+	// What the flood allocated is garbage now; what stays is bounded: the
+	// queues of the transport (1024 small datagrams each way) and pooled
+	// buffers. Retaining a few bytes per bad datagram would exceed this.
+	const heapBound = 16 << 20
+	grown := int64(secHeapInuse()) - int64(heap)
+	t.Logf("heap in use grew by %d bytes over the flood", grown)
+	if grown > heapBound {
+		t.Errorf("heap grew by %d bytes over the flood, bound %d", grown, heapBound)
+	}
+	eventually(t, 5*time.Second, "goroutines back to their number before the flood", func() bool {
+		return runtime.NumGoroutine() <= goroutines+2
+	})
+	secCloseAll(t, buses...)
+}
+
+// secKeyPad makes the flood's keys long (secKeyLen bytes), so that a
+// structure keeping a copy of every key would show in the heap at once.
+var secKeyPad = strings.Repeat("k", secKeyLen-len("flood:0000000:"))
+
+func secFloodKey(i int) string { return fmt.Sprintf("flood:%07d:%s", i, secKeyPad) }
+
+// TestDistinctKeyFloodIsBounded publishes secKeyFlood distinct keys of
+// secKeyLen bytes, as fast as one goroutine can, from one node of three
+// whose subscribers never read: on every node, exact-key subscriptions of
+// a hundred of those keys and a prefix subscription covering them all.
+//
+// Every Publish returns. Each exact-key subscription holds one event of
+// its key; each prefix subscription holds its buffer's worth of events and
+// then one resync, and the publisher counts every other event as dropped.
+// Goroutines stay as they were.
+//
+// The heap grows by less than heapBound over the flood, after a warm-up
+// that fills the bounded structures. What may legitimately grow after it
+// is the send queue's spare capacity (two slices of at most 65536 events
+// of 112 bytes, which append may round up: about 18 MB in all), the
+// receive windows' maps of out-of-order numbers (up to 65536 entries
+// each) and pooled buffers: 32 MB is generous for that. Keeping a copy of
+// every key on the three nodes would take secKeyFlood × secKeyLen × 3
+// bytes: 180 MB for the full flood, 120 MB for the lighter one run under
+// the race detector, so the bound still catches it.
+func TestDistinctKeyFloodIsBounded(t *testing.T) {
+	const (
+		prefixBuffer = 256
+		exactKeys    = 100
+		heapBound    = 32 << 20
+	)
+	var wg sync.WaitGroup
+	secLeakCheck(t, &wg)
+	buses := startCluster(t, threeNodes, func(i int, o *mesh.MeshOptions) {
+		secTimings(i, o)
+		o.PrefixBuffer = prefixBuffer
+		// A small repair ring fills during the warm-up, so that what it
+		// holds does not count as growth (its cost is more resyncs).
+		o.RepairBuffer = 4096
+	})
+	a := buses[0]
+	ctx := ctxTimeout(t, 5*time.Minute)
+	exact := make([][]<-chan syncbus.Event, len(buses))
+	prefix := make([]<-chan syncbus.Event, len(buses))
+	for i, b := range buses {
+		for k := range exactKeys {
+			ch, err := b.Subscribe(ctx, secFloodKey(k*(secKeyFlood/exactKeys)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			exact[i] = append(exact[i], ch)
+		}
+		ch, err := b.SubscribePrefix(ctx, "flood:")
+		if err != nil {
+			t.Fatal(err)
+		}
+		prefix[i] = ch
+	}
+
+	flood := func(from, to int) {
+		t.Helper()
+		mark := fmt.Sprintf("flood:mark:%d", to)
+		var marks []<-chan syncbus.Event
+		for _, b := range buses[1:] {
+			ch, err := b.Subscribe(ctx, mark)
+			if err != nil {
+				t.Fatal(err)
+			}
+			marks = append(marks, ch)
+		}
+		for i := from; i < to; i++ {
+			if err := a.Publish(ctx, secFloodKey(i)); err != nil {
+				t.Fatalf("Publish %d: %v", i, err)
+			}
+		}
+		// The mark leaves after everything queued before it: once both
+		// receivers have it, the send queue is empty and what they
+		// missed is being repaired.
+		if err := a.Publish(ctx, mark); err != nil {
+			t.Fatal(err)
+		}
+		for i, ch := range marks {
+			recv(t, ch, 60*time.Second)
+			if err := buses[i+1].Unsubscribe(ctx, mark, ch); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Two warm-up rounds of keys no exact subscription has: the first
+	// grows the bounded structures, the second the queues' spare
+	// capacity, which the first may leave short of their peak.
+	warm := secKeyFlood / 4
+	flood(secKeyFlood, secKeyFlood+warm)
+	flood(secKeyFlood+warm, secKeyFlood+2*warm)
+	goroutines, heap := runtime.NumGoroutine(), secHeapInuse()
+	flood(0, secKeyFlood)
+	grown := int64(secHeapInuse()) - int64(heap)
+
+	t.Logf("heap in use grew by %d bytes over %d distinct keys", grown, secKeyFlood)
+	if grown > heapBound {
+		t.Errorf("heap grew by %d bytes over the flood of %d keys, bound %d", grown, secKeyFlood, heapBound)
+	}
+	eventually(t, 5*time.Second, "goroutines back to their number before the flood", func() bool {
+		return runtime.NumGoroutine() <= goroutines+2
+	})
+
+	// A last event of each exact key, awaited, so that every node has it.
+	// (Which of the key's events a subscription holds is
+	// TestBugRepairedEventDisplacesNewerOne's subject.)
+	for k := range exactKeys {
+		if err := a.PublishAndAwait(ctx, secFloodKey(k*(secKeyFlood/exactKeys)), 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, b := range buses {
+		for k, ch := range exact[i] {
+			select {
+			case ev := <-ch:
+				if ev.Key != secFloodKey(k*(secKeyFlood/exactKeys)) || ev.Op != syncbus.OpInvalidate {
+					t.Fatalf("%s: exact subscription %d holds %v of %.20q, want an event of its key", b.Name(), k, ev.Op, ev.Key)
+				}
+			default:
+				t.Fatalf("%s: exact subscription %d holds nothing", b.Name(), k)
+			}
+		}
+		// The prefix subscription: its buffer's worth of events, then one
+		// resync for the rest (on receivers a resync for a gap that could
+		// not be repaired may come first; a resync is never followed by
+		// nothing).
+		held := len(prefix[i])
+		var events, resyncs int
+		var last syncbus.Event
+		for range held {
+			last = <-prefix[i]
+			if last.Op == syncbus.OpResync {
+				resyncs++
+				if last.Key != "flood:" {
+					t.Errorf("%s: resync for %q, want the prefix", b.Name(), last.Key)
+				}
+			} else {
+				events++
+			}
+		}
+		if held != prefixBuffer+1 || last.Op != syncbus.OpResync || events+resyncs != held {
+			t.Errorf("%s: prefix subscription held %d events and %d resyncs, last %v; want %d events then a resync",
+				b.Name(), events, resyncs, last.Op, prefixBuffer)
+		}
+		if b == a && (events != prefixBuffer || resyncs != 1) {
+			t.Errorf("publisher: prefix subscription held %d events and %d resyncs, want %d and 1", events, resyncs, prefixBuffer)
+		}
+	}
+	m := a.Metrics()
+	total := uint64(2*warm + secKeyFlood + exactKeys + 3) // and the three marks
+	if want := total - prefixBuffer; m.Dropped != want {
+		t.Errorf("publisher counted %d prefix drops, want %d", m.Dropped, want)
+	}
+	if m.Published != total {
+		t.Errorf("publisher counted %d published, want %d", m.Published, total)
+	}
+	secCloseAll(t, buses...)
+}
