@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -288,7 +289,7 @@ func TestSeedNameJoinsEveryAddress(t *testing.T) {
 		pods = append(pods, m)
 	}
 	cfg := testConfig("joiner")
-	cfg.Seeds = []string{"pods.test:" + itoa(int(port))}
+	cfg.Seeds = []string{"pods.test:" + strconv.Itoa(int(port))}
 	cfg.lookup = func(_ context.Context, host string) ([]netip.Addr, error) {
 		if host != "pods.test" {
 			return nil, errors.New("unknown host")
@@ -301,17 +302,6 @@ func TestSeedNameJoinsEveryAddress(t *testing.T) {
 	if s := joiner.Stats(); s.JoinAttempts < 3 || s.JoinFailures != 0 {
 		t.Errorf("stats %+v, want three successful joins", s)
 	}
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }
 
 func TestEventsOverflowIsCounted(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,7 +43,7 @@ func (m *Membership) joinLoop() {
 		if len(resolved) > 0 && len(targets) == 0 {
 			break // this node is the only seed: it starts the cluster
 		}
-		if len(targets) > 0 && m.joinAll(targets) > 0 {
+		if len(targets) > 0 && m.joinAll(targets, nil) > 0 {
 			break
 		}
 		m.log.Log(slog.LevelWarn, "membership: no seed answered yet; retrying", "seeds", m.cfg.Seeds)
@@ -75,8 +76,7 @@ func (m *Membership) heal() {
 	if len(targets) == 0 {
 		return
 	}
-	if n := m.joinAll(targets); n > 0 {
-		m.rejoined.Add(uint64(n))
+	if n := m.joinAll(targets, &m.rejoined); n > 0 {
 		m.log.Log(slog.LevelInfo, "membership: rejoined", "contacted", n, "tried", len(targets))
 	}
 }
@@ -148,8 +148,9 @@ func (m *Membership) exceptSelf(addrs []netip.AddrPort) []netip.AddrPort {
 }
 
 // joinAll joins the addresses, a few at a time (an unreachable one costs
-// memberlist's TCP timeout), and returns how many answered.
-func (m *Membership) joinAll(addrs []netip.AddrPort) int {
+// memberlist's TCP timeout), and returns how many answered. Each success
+// is also counted in joined, if not nil, as soon as it happens.
+func (m *Membership) joinAll(addrs []netip.AddrPort, joined *atomic.Uint64) int {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -162,6 +163,9 @@ func (m *Membership) joinAll(addrs []netip.AddrPort) int {
 			defer wg.Done()
 			for a := range work {
 				if m.joinOne(a) {
+					if joined != nil {
+						joined.Add(1)
+					}
 					mu.Lock()
 					ok++
 					mu.Unlock()

@@ -215,6 +215,12 @@ func (m *Membership) memberlistConfig(advPort int, keys *memberlist.Keyring, d *
 	mc.PushPullInterval = c.PushPullInterval
 	mc.TCPTimeout = c.TCPTimeout
 	mc.DeadNodeReclaimTime = max(c.DeadNodeReclaimTime, 0) // memberlist: 0 = never
+	// memberlist gossips each membership change RetransmitMult·log10(n+1)
+	// times to random peers; the local profile's 2 leaves a node of a small
+	// cluster unaware of a newcomer now and then until the next full state
+	// exchange (15 s), and the data plane sends nothing to a node it does
+	// not know. 4 (the lan profile's) reaches everyone in practice.
+	mc.RetransmitMult = max(mc.RetransmitMult, minRetransmitMult)
 	mc.Keyring = keys
 	mc.GossipVerifyIncoming = true
 	mc.GossipVerifyOutgoing = true
@@ -293,13 +299,63 @@ func (m *Membership) leave(timeout time.Duration) error {
 	if m.leftLocal.Load() {
 		return nil
 	}
+	start := time.Now()
 	err := m.ml.Leave(timeout)
 	m.leftLocal.Store(true) // memberlist considers itself left either way
 	m.notes.push(note{kind: noteLocal})
 	if err != nil {
 		return fmt.Errorf("%w after %v: %w", ErrLeaveTimeout, timeout, err)
 	}
+	m.pushLeave(timeout - time.Since(start))
 	return nil
+}
+
+// minRetransmitMult is the least memberlist RetransmitMult used.
+const minRetransmitMult = 4
+
+// leavePushTargets bounds how many alive members a leaving node tells
+// directly.
+const leavePushTargets = 4
+
+// pushLeave tells a few alive members directly that this node left, by a
+// state exchange over TCP, within budget. memberlist's Leave returns once
+// its "left" message was handed to gossip a few times, and after peers
+// failed, those few copies often go to dead nodes (memberlist gossips to
+// the dead for a while), or are still unsent when the node shuts down: the
+// live members then never hear of the leave and declare the node failed.
+// A direct exchange carries our state — "left" — to them for sure; they
+// spread it.
+func (m *Membership) pushLeave(budget time.Duration) {
+	if budget <= 0 {
+		return
+	}
+	var targets []string
+	for _, n := range m.Snapshot().Alive() {
+		if n.Name == m.cfg.Name || !n.Addr.IsValid() {
+			continue
+		}
+		if targets = append(targets, n.Addr.String()); len(targets) == leavePushTargets {
+			break
+		}
+	}
+	if len(targets) == 0 {
+		return
+	}
+	done := make(chan struct{})
+	m.wg.Add(1) // shutdown waits for it; shutting memberlist down ends its exchanges
+	go func() {
+		defer m.wg.Done()
+		defer close(done)
+		for _, t := range targets {
+			_, _ = m.ml.Join([]string{t}) // a push of our state; a failure only costs time
+		}
+	}()
+	timer := time.NewTimer(budget)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+	}
 }
 
 // Close leaves the cluster (bounded by Config.LeaveTimeout) unless the

@@ -11,8 +11,13 @@ const (
 	secBadFlood = 100_000
 	// secKeyFlood is how many distinct keys the key flood publishes.
 	secKeyFlood = 200_000
+	// secKeyWarm is how many keys each of the key flood's two warm-up
+	// rounds publishes.
+	secKeyWarm = 50_000
 	// secKeyLen is the length of the key flood's keys.
 	secKeyLen = 300
 	// secDataFlood is how long the data flood publishes at full speed.
 	secDataFlood = 5 * time.Second
+	// secCheckHeap says whether the floods check the heap's growth.
+	secCheckHeap = true
 )

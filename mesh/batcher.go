@@ -32,21 +32,18 @@ type batcher struct {
 	wake    chan struct{}
 
 	// Owned by run.
-	batch   []wire.Event
-	bld     wire.EventsBuilder
-	body    []byte
-	scratch []byte
-	plan    plan
-	spread  uint64
+	batch  []wire.Event
+	ob     *outbox
+	plan   plan
+	spread uint64
 }
 
 func newBatcher(b *MeshBus) *batcher {
 	return &batcher{
-		b:       b,
-		room:    make(chan struct{}),
-		wake:    make(chan struct{}, 1),
-		body:    make([]byte, 0, wire.MaxDatagramSize),
-		scratch: make([]byte, 0, wire.MaxDatagramSize),
+		b:    b,
+		room: make(chan struct{}),
+		wake: make(chan struct{}, 1),
+		ob:   newOutbox(b.keyring, b.opts.Label),
 	}
 }
 
@@ -125,15 +122,15 @@ func (q *batcher) send(batch []wire.Event) {
 	// The view comes first: a node that joined gets every event numbered
 	// after the view that includes it was built (see view.joinSeq).
 	v := b.mustView()
-	n := uint64(len(batch))
-	base := b.seq.Add(n) - n
+	first := b.num.take(uint64(len(batch)))
 	for i := range batch {
-		batch[i].Seq = base + uint64(i) + 1
+		batch[i].Seq = first + uint64(i)
 		b.sendBuf.add(&batch[i])
 	}
 	q.spread++
 	q.plan.make(v, q.spread, nil)
-	b.sendEvents(v, batch, 0, q.plan.direct, q.plan.relays, &q.bld, &q.body, &q.scratch)
+	b.sendEvents(v, batch, 0, q.plan.direct, q.plan.relays, q.ob)
+	b.num.sent(first)
 	b.lastSend.Store(nanotime())
 	b.kickLoop()
 }

@@ -6,10 +6,12 @@ package mesh_test
 // 127.0.0.1 — never a server the machine may be running.
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,9 +20,15 @@ import (
 )
 
 // udpFanout is the floor of the mesh's PublishAndAwait: one socket sends a
-// small datagram to four sockets, each of which replies with an ack from
-// its own goroutine; an operation ends when all four acks are back. No
-// encryption, encoding or protocol: the syscalls and wakeups alone.
+// small datagram to four sockets, each of which replies with an ack; an
+// operation ends when all four acks are back. No encryption, encoding or
+// protocol: the syscalls and wakeups alone.
+//
+// With handoff, every socket is read by a goroutine that passes what it
+// reads over a channel to another goroutine, as the mesh's transport passes
+// datagrams to its event loop; on the sender's side that goroutine signals
+// the waiting caller over a third channel, as the mesh's event loop does.
+// The difference between the two shows what those goroutine hops cost.
 type udpFanout struct {
 	sender *net.UDPConn
 	peers  []*net.UDPConn
@@ -29,9 +37,22 @@ type udpFanout struct {
 	out    []byte
 	in     []byte
 	seq    uint64
+
+	handoff bool
+	want    atomic.Uint64 // the seq whose acks the collector counts
+	acked   chan struct{} // the collector's signal: all acks of want are in
+	timer   *time.Timer
+	done    chan struct{} // closed first on cleanup: ends the handoff goroutines
 }
 
-func startUDPFanout(tb testing.TB, receivers int) *udpFanout {
+// udpAck is what a reading goroutine hands over: an ack's sequence number
+// and where to send (or whence came) it.
+type udpAck struct {
+	seq  uint64
+	peer netip.AddrPort
+}
+
+func startUDPFanout(tb testing.TB, receivers int, handoff bool) *udpFanout {
 	tb.Helper()
 	listen := func() *net.UDPConn {
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -40,11 +61,15 @@ func startUDPFanout(tb testing.TB, receivers int) *udpFanout {
 		}
 		return c
 	}
-	f := &udpFanout{sender: listen(), out: make([]byte, benchPayloadSize), in: make([]byte, 2048)}
+	f := &udpFanout{sender: listen(), out: make([]byte, benchPayloadSize), in: make([]byte, 2048),
+		handoff: handoff, acked: make(chan struct{}, 1), timer: time.NewTimer(time.Hour), done: make(chan struct{})}
+	f.timer.Stop()
 	tb.Cleanup(func() {
+		f.timer.Stop()
+		close(f.done)
 		_ = f.sender.Close()
 		for _, p := range f.peers {
-			_ = p.Close() // ends its echo goroutine
+			_ = p.Close() // ends its goroutines
 		}
 		f.wg.Wait()
 	})
@@ -52,29 +77,92 @@ func startUDPFanout(tb testing.TB, receivers int) *udpFanout {
 		p := listen()
 		f.peers = append(f.peers, p)
 		f.addrs = append(f.addrs, p.LocalAddr().(*net.UDPAddr).AddrPort())
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			buf := make([]byte, 2048)
-			for {
-				n, from, err := p.ReadFromUDPAddrPort(buf)
-				if err != nil {
-					if errors.Is(err, net.ErrClosed) {
-						return
-					}
-					continue
-				}
-				// The ack is the datagram's sequence number.
-				_, _ = p.WriteToUDPAddrPort(buf[:min(n, 8)], from)
+		echo := func(a udpAck) {
+			var ack [8]byte // the ack is the datagram's sequence number
+			binary.BigEndian.PutUint64(ack[:], a.seq)
+			_, _ = p.WriteToUDPAddrPort(ack[:], a.peer)
+		}
+		if !handoff {
+			f.goRead(p, echo)
+			continue
+		}
+		ch := make(chan udpAck, 1024)
+		f.goRead(p, f.pass(ch))
+		f.goConsume(ch, echo)
+	}
+	if handoff {
+		ch := make(chan udpAck, 1024)
+		f.goRead(f.sender, f.pass(ch))
+		got := 0
+		f.goConsume(ch, func(a udpAck) {
+			if a.seq != f.want.Load() {
+				return // a stale ack
 			}
-		}()
+			if got++; got == len(f.addrs) {
+				got = 0
+				select {
+				case f.acked <- struct{}{}:
+				case <-f.done:
+				}
+			}
+		})
 	}
 	return f
+}
+
+// goRead reads c until it is closed, handing every datagram's sequence
+// number and sender to handle.
+func (f *udpFanout) goRead(c *net.UDPConn, handle func(udpAck)) {
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue
+			}
+			handle(udpAck{seq: payloadSeq(buf[:n]), peer: from})
+		}
+	}()
+}
+
+// pass returns a handler that hands an ack to ch without ever blocking the
+// reader (a full channel drops it, as the mesh's transport does).
+func (f *udpFanout) pass(ch chan<- udpAck) func(udpAck) {
+	return func(a udpAck) {
+		select {
+		case ch <- a:
+		default:
+		}
+	}
+}
+
+// goConsume runs handle for everything sent on ch until cleanup.
+func (f *udpFanout) goConsume(ch <-chan udpAck, handle func(udpAck)) {
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for {
+			select {
+			case a := <-ch:
+				handle(a)
+			case <-f.done:
+				return
+			}
+		}
+	}()
 }
 
 // op sends one datagram to every receiver and waits for all their acks.
 func (f *udpFanout) op(tb testing.TB) time.Duration {
 	f.seq++
+	if f.handoff {
+		return f.opHandoff(tb)
+	}
 	if f.seq%1024 == 1 {
 		// A deadline far away turns a lost ack into a failure, not a hang;
 		// setting it now and then keeps its cost out of the floor.
@@ -84,11 +172,7 @@ func (f *udpFanout) op(tb testing.TB) time.Duration {
 	}
 	msg := payload(f.out, f.seq)
 	t0 := time.Now()
-	for _, a := range f.addrs {
-		if _, err := f.sender.WriteToUDPAddrPort(msg, a); err != nil {
-			tb.Fatalf("udp send: %v", err)
-		}
-	}
+	f.send(tb, msg)
 	for got := 0; got < len(f.addrs); {
 		n, _, err := f.sender.ReadFromUDPAddrPort(f.in)
 		if err != nil {
@@ -101,18 +185,50 @@ func (f *udpFanout) op(tb testing.TB) time.Duration {
 	return time.Since(t0)
 }
 
-// BenchmarkUDPFanout is the raw floor: one socket to four, four acks back.
-func BenchmarkUDPFanout(b *testing.B) {
-	b.Run("Acks4", func(b *testing.B) {
-		f := startUDPFanout(b, 4)
-		f.op(b)
-		var lat latencies
-		b.ReportAllocs()
-		for b.Loop() {
-			lat.add(f.op(b))
+func (f *udpFanout) opHandoff(tb testing.TB) time.Duration {
+	f.want.Store(f.seq)
+	msg := payload(f.out, f.seq)
+	t0 := time.Now()
+	f.send(tb, msg)
+	f.timer.Reset(benchOpTimeout)
+	select {
+	case <-f.acked:
+	case <-f.timer.C:
+		tb.Fatalf("udp handoff: acks of %d not in within %v", f.seq, benchOpTimeout)
+	}
+	d := time.Since(t0)
+	f.timer.Stop()
+	return d
+}
+
+func (f *udpFanout) send(tb testing.TB, msg []byte) {
+	for _, a := range f.addrs {
+		if _, err := f.sender.WriteToUDPAddrPort(msg, a); err != nil {
+			tb.Fatalf("udp send: %v", err)
 		}
-		lat.report(b)
-	})
+	}
+}
+
+// BenchmarkUDPFanout is the raw floor: one socket to four, four acks back;
+// "handoff" adds the mesh's goroutine hops to it.
+func BenchmarkUDPFanout(b *testing.B) {
+	for _, handoff := range []bool{false, true} {
+		name := "Acks4"
+		if handoff {
+			name += "/handoff"
+		}
+		b.Run(name, func(b *testing.B) {
+			f := startUDPFanout(b, 4, handoff)
+			f.op(b)
+			var lat latencies
+			b.ReportAllocs()
+			lat.startCPU()
+			for b.Loop() {
+				lat.add(f.op(b))
+			}
+			lat.report(b)
+		})
+	}
 }
 
 // natsBench is an embedded NATS server with a publisher connection and
@@ -333,6 +449,7 @@ func BenchmarkNATS(b *testing.B) {
 	b.Run("Publish4", func(b *testing.B) {
 		var lat latencies
 		b.ReportAllocs()
+		lat.startCPU()
 		for b.Loop() {
 			lat.add(pub.op(b, pubSubject))
 		}
@@ -344,6 +461,7 @@ func BenchmarkNATS(b *testing.B) {
 	b.Run("Request4", func(b *testing.B) {
 		var lat latencies
 		b.ReportAllocs()
+		lat.startCPU()
 		for b.Loop() {
 			lat.add(req.op(b, reqSubject))
 		}
@@ -352,12 +470,13 @@ func BenchmarkNATS(b *testing.B) {
 
 	const subject = "bench.throughput"
 	tp := nb.newThroughput(b, subject)
-	for _, tc := range throughputPlans {
+	for _, tc := range throughputPlans() {
 		b.Run("Throughput/"+tc.name, func(b *testing.B) {
-			before := tp.dropped()
+			before, cpu := tp.dropped(), processCPU()
 			b.ReportAllocs()
 			res := tp.run(b, subject, b.N, tc.plan)
 			b.StopTimer()
+			reportCPU(b, processCPU()-cpu, b.N)
 			reportThroughput(b, res)
 			b.ReportMetric(float64(tp.dropped()-before), "drops")
 		})

@@ -23,8 +23,15 @@ const benchOpTimeout = 5 * time.Second
 const benchPayloadSize = 64
 
 // latencies collects the duration of every operation of one run, so the
-// run can report percentiles rather than only the mean that ns/op gives.
-type latencies struct{ d []time.Duration }
+// run can report percentiles rather than only the mean that ns/op gives,
+// and the CPU time the whole process spent meanwhile.
+type latencies struct {
+	d        []time.Duration
+	cpuStart time.Duration
+}
+
+// startCPU notes the process's CPU time at the start of the timed loop.
+func (l *latencies) startCPU() { l.cpuStart = processCPU() }
 
 func (l *latencies) add(d time.Duration) { l.d = append(l.d, d) }
 
@@ -41,10 +48,20 @@ func (l *latencies) quantile(q float64) time.Duration {
 }
 
 // report adds the p50 and p99 of the samples to the benchmark's output, in
-// microseconds.
+// microseconds, and the CPU time per operation when startCPU was called:
+// on a two-core machine, CPU spent by the receivers is latency, since four
+// of them share two cores.
 func (l *latencies) report(b *testing.B) {
 	b.ReportMetric(float64(l.quantile(0.50))/float64(time.Microsecond), "p50-us")
 	b.ReportMetric(float64(l.quantile(0.99))/float64(time.Microsecond), "p99-us")
+	if l.cpuStart > 0 && len(l.d) > 0 {
+		reportCPU(b, processCPU()-l.cpuStart, len(l.d))
+	}
+}
+
+// reportCPU adds the CPU time per operation, in microseconds.
+func reportCPU(b *testing.B, cpu time.Duration, ops int) {
+	b.ReportMetric(float64(cpu)/float64(time.Microsecond)/float64(ops), "cpu-us/op")
 }
 
 // payload fills buf with seq in its first 8 bytes and returns it, so a
@@ -232,15 +249,20 @@ type throughputPlan struct {
 // batch sizes, far below its receive queue.
 const benchWindow = 4096
 
-// throughputPlans are the throughput runs of the mesh and of NATS, by
-// sub-benchmark name: one publishing goroutine, four, and one in windows.
-var throughputPlans = []struct {
+// namedPlan is a throughput plan and its sub-benchmark name.
+type namedPlan struct {
 	name string
 	plan throughputPlan
-}{
-	{"pubs=1", throughputPlan{publishers: 1}},
-	{"pubs=4", throughputPlan{publishers: 4}},
-	{"pubs=1/window=4096", throughputPlan{publishers: 1, window: benchWindow}},
+}
+
+// throughputPlans returns the throughput runs of the mesh and of NATS:
+// one publishing goroutine, four, and one in windows.
+func throughputPlans() []namedPlan {
+	return []namedPlan{
+		{"pubs=1", throughputPlan{publishers: 1}},
+		{"pubs=4", throughputPlan{publishers: 4}},
+		{"pubs=1/window=4096", throughputPlan{publishers: 1, window: benchWindow}},
+	}
 }
 
 // runThroughput publishes n events with publish(i) (then flush, if any)

@@ -153,12 +153,12 @@ func TestBenchScenarioMesh(t *testing.T) {
 
 	tp := m.newThroughput(t)
 	before := m.loss()
-	for _, tc := range throughputPlans {
+	for _, tc := range throughputPlans() {
 		plan := tc.plan
 		plan.window = min(plan.window, 500) // several windows in a short run
 		checkComplete(t, "mesh throughput "+tc.name, tp.run(t, 2000, plan))
 	}
-	want := uint64(2000 * len(throughputPlans))
+	want := uint64(2000 * len(throughputPlans()))
 	if l := m.loss().sub(before); l.published != want || l.frames == 0 || l.frames > l.published {
 		t.Fatalf("publisher counted %d events in %d frames, want %d events in 1..%d frames", l.published, l.frames, want, want)
 	}
@@ -166,12 +166,14 @@ func TestBenchScenarioMesh(t *testing.T) {
 
 func TestBenchScenarioUDP(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
-	f := startUDPFanout(t, 4)
-	var l latencies
-	for range 50 {
-		l.add(f.op(t))
+	for _, handoff := range []bool{false, true} {
+		f := startUDPFanout(t, 4, handoff)
+		var l latencies
+		for range 50 {
+			l.add(f.op(t))
+		}
+		checkLatencies(t, "udp fanout", &l, 50)
 	}
-	checkLatencies(t, "udp fanout", &l, 50)
 }
 
 func TestBenchScenarioNATS(t *testing.T) {
@@ -193,7 +195,7 @@ func TestBenchScenarioNATS(t *testing.T) {
 	checkLatencies(t, "nats request", &lr, smokeOps)
 
 	tp := nb.newThroughput(t, "smoke.throughput")
-	for _, tc := range throughputPlans {
+	for _, tc := range throughputPlans() {
 		plan := tc.plan
 		plan.window = min(plan.window, 500)
 		checkComplete(t, "nats throughput "+tc.name, tp.run(t, "smoke.throughput", 2000, plan))

@@ -28,14 +28,16 @@ import (
 	"github.com/warpmesh/warp/syncbus/bustest"
 )
 
-// benchTopology is the cluster of every mesh benchmark: zones 2+2+1, the
-// publisher (node 0) in a two-node zone.
-var benchTopology = []bustest.Node{
-	{Name: "a1", Zone: "a", Region: "r1"},
-	{Name: "a2", Zone: "a", Region: "r1"},
-	{Name: "b1", Zone: "b", Region: "r1"},
-	{Name: "b2", Zone: "b", Region: "r1"},
-	{Name: "c1", Zone: "c", Region: "r1"},
+// benchTopology returns the cluster of every mesh benchmark: zones 2+2+1,
+// the publisher (node 0) in a two-node zone.
+func benchTopology() []bustest.Node {
+	return []bustest.Node{
+		{Name: "a1", Zone: "a", Region: "r1"},
+		{Name: "a2", Zone: "a", Region: "r1"},
+		{Name: "b1", Zone: "b", Region: "r1"},
+		{Name: "b2", Zone: "b", Region: "r1"},
+		{Name: "c1", Zone: "c", Region: "r1"},
+	}
 }
 
 // benchKeys is how many distinct keys a benchmark cycles through.
@@ -66,7 +68,7 @@ func startBenchMesh(tb testing.TB, tune func(*mesh.MeshOptions)) *benchMesh {
 		}
 	})
 	key := []byte("0123456789abcdef0123456789abcdef")
-	for i, n := range benchTopology {
+	for _, n := range benchTopology() {
 		o := mesh.MeshOptions{
 			NodeName:     n.Name,
 			BindAddr:     "127.0.0.1",
@@ -78,8 +80,12 @@ func startBenchMesh(tb testing.TB, tune func(*mesh.MeshOptions)) *benchMesh {
 			SecretKeys:   [][]byte{key},
 			PrefixBuffer: syncbus.MaxPrefixBuffer,
 		}
-		if i > 0 {
-			o.Peers = []string{m.buses[0].Addr().String()}
+		// Every node joins all the nodes started before it: a join is a
+		// full state exchange with each seed, so one lost gossip message
+		// cannot leave a node unaware of another until the next periodic
+		// exchange (seen on a loaded machine with a single seed).
+		for _, prev := range m.buses {
+			o.Peers = append(o.Peers, prev.Addr().String())
 		}
 		if tune != nil {
 			tune(&o)
@@ -110,14 +116,15 @@ func benchConverged(tb testing.TB, buses []*mesh.MeshBus) {
 	for {
 		converged, seen := true, make([]string, 0, len(buses))
 		for _, b := range buses {
-			alive := 0
+			alive, others := 0, make([]string, 0, len(buses))
 			for _, mb := range b.Members() {
 				if mb.State.Alive() {
 					alive++
 				}
+				others = append(others, mb.Name+"="+mb.State.String())
 			}
 			converged = converged && alive == len(buses)
-			seen = append(seen, fmt.Sprintf("%s sees %d alive", b.Name(), alive))
+			seen = append(seen, fmt.Sprintf("%s sees %v", b.Name(), others))
 		}
 		if converged {
 			return
@@ -410,12 +417,13 @@ func BenchmarkMesh(b *testing.B) {
 	// runs from the first publish until every receiver counted the last
 	// event.
 	tp := m.newThroughput(b)
-	for _, tc := range throughputPlans {
+	for _, tc := range throughputPlans() {
 		b.Run("Throughput/"+tc.name, func(b *testing.B) {
-			before := m.loss()
+			before, cpu := m.loss(), processCPU()
 			b.ReportAllocs()
 			res := tp.run(b, b.N, tc.plan)
 			b.StopTimer()
+			reportCPU(b, processCPU()-cpu, b.N)
 			l := m.loss().sub(before)
 			reportThroughput(b, res)
 			l.report(b)
@@ -441,6 +449,7 @@ func benchMeshLatency(b *testing.B, m *benchMesh) {
 	b.Run("PublishAndAwait4", func(b *testing.B) {
 		var lat latencies
 		b.ReportAllocs()
+		lat.startCPU()
 		for b.Loop() {
 			lat.add(m.awaitOp(b, key))
 		}
@@ -455,6 +464,7 @@ func benchMeshLatency(b *testing.B, m *benchMesh) {
 	b.Run("Eventual4", func(b *testing.B) {
 		var lat latencies
 		b.ReportAllocs()
+		lat.startCPU()
 		for b.Loop() {
 			i++
 			lat.add(p.op(b, i))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +28,6 @@ type MeshBus struct {
 	boot   uint64
 
 	keyring *wire.Keyring
-	sealer  *wire.Sealer
 	opener  *wire.Opener
 	ml      *membership.Membership
 	tr      membership.Transport
@@ -37,10 +37,17 @@ type MeshBus struct {
 	relayed *syncbus.DedupeWindow // IDs of events republished by gateways
 	ackLat  *syncbus.LatencyRecorder
 
-	seq     atomic.Uint64 // the last sequence number assigned
+	// fitsWithoutCheck is an encoded event size that surely fits a datagram.
+	fitsWithoutCheck int
+
+	num     numbering // this node's sequence numbers
 	sendBuf *sendBuffer
 	awaits  awaitTable
 	out     *batcher
+	// loopOutbox belongs to the event loop, and to Close once the loop
+	// stopped; outboxes to the awaiting publishers.
+	loopOutbox *outbox
+	outboxes   *outboxes
 
 	viewMu sync.Mutex // serialises view rebuilds
 	view   atomic.Pointer[view]
@@ -49,6 +56,8 @@ type MeshBus struct {
 	// the digests that reveal a lost tail.
 	lastSend atomic.Int64
 	muted    atomic.Bool // tests: stop acknowledging
+	// lastRefusalLog is when a dropped datagram was last logged.
+	lastRefusalLog atomic.Int64
 	// loopIdle is set while the event loop ticks slowly; kick wakes it.
 	loopIdle atomic.Bool
 	kick     chan struct{}
@@ -118,8 +127,7 @@ func NewMeshBus(opts MeshOptions) (*MeshBus, error) {
 		region:  local.Region,
 		boot:    local.Boot,
 		keyring: keyring,
-		sealer:  wire.NewSealer(keyring, opts.Label),
-		opener:  wire.NewOpener(keyring, opts.Label),
+		opener:  wire.NewOpener(keyring, opts.Label, wire.WithMaxSenders(maxSenders)),
 		ml:      ml,
 		tr:      ml.Transport(),
 		disp:    disp,
@@ -131,6 +139,7 @@ func NewMeshBus(opts MeshOptions) (*MeshBus, error) {
 		kick:    make(chan struct{}, 1),
 	}
 	b.loopIdle.Store(true)
+	b.fitsWithoutCheck = fitsBudget(b.name, b.zone, b.region)
 	b.awaits.init()
 	if _, err := b.currentView(); err != nil {
 		_ = ml.Close()
@@ -139,6 +148,8 @@ func NewMeshBus(opts MeshOptions) (*MeshBus, error) {
 	if keyring.Empty() {
 		b.log.Warn("mesh: no SecretKeys: datagrams are neither authenticated nor encrypted")
 	}
+	b.loopOutbox = newOutbox(keyring, opts.Label)
+	b.outboxes = newOutboxes(max(2, runtime.GOMAXPROCS(0)), keyring, opts.Label)
 	b.out = newBatcher(b)
 	b.goFunc(b.out.run)
 	b.goFunc(b.loop)
@@ -167,7 +178,7 @@ func (b *MeshBus) currentView() (*view, error) {
 	if v := b.view.Load(); v != nil && v.version >= snap.Version {
 		return v, nil
 	}
-	v, err := newView(snap, b.opts.Fanout, b.opts.RelayThreshold, b.view.Load(), b.seq.Load())
+	v, err := newView(snap, b.opts.Fanout, b.opts.RelayThreshold, b.view.Load(), b.num.assigned())
 	if err != nil {
 		return nil, err
 	}
@@ -243,17 +254,16 @@ func (b *MeshBus) Close() error {
 // a node that missed the last events finds out now — and, since this node
 // is leaving and cannot repair them, resyncs — rather than never.
 func (b *MeshBus) sendFinalDigest() {
-	seq := b.seq.Load()
+	seq := b.num.watermark()
 	if seq == 0 {
 		return
 	}
 	v := b.view.Load()
-	scratch := make([]byte, 0, 256)
 	for _, p := range v.alive {
 		d := wire.Digest{Origin: b.name, Boot: b.boot, Seq: seq, Start: min(v.joinSeq[p.name], seq)}
 		body, err := wire.AppendDigest(nil, &d, false)
 		if err == nil {
-			b.sendTo(v, body, &scratch, p.addr)
+			b.sendTo(v, classRepair, body, b.loopOutbox, p.addr)
 		}
 	}
 }
@@ -342,6 +352,7 @@ func (b *MeshBus) Metrics() syncbus.Metrics {
 		SentRemote:     b.c.sentRemote.snapshot(),
 		ReceivedLocal:  b.c.receivedLocal.snapshot(),
 		ReceivedRemote: b.c.receivedRemote.snapshot(),
+		SentRepair:     b.c.sentRepair.snapshot(),
 		DropsByReason:  b.c.dropsSnapshot(),
 		PublishErrors:  b.c.publishErrors.Load(),
 	}

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warpmesh/warp/mesh"
 	"github.com/warpmesh/warp/membership/membershiptest"
+	"github.com/warpmesh/warp/mesh"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/syncbus/bustest"
 )

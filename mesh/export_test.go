@@ -19,7 +19,9 @@ func FastMembership(o *MeshOptions) {
 		c.GossipInterval = 20 * time.Millisecond
 		c.SuspicionMult = 2
 		c.PushPullInterval = 2 * time.Second
-		c.GossipToTheDeadTime = 2 * time.Second
+		// Not below twice the push/pull interval: a node forgotten earlier
+		// can come back as alive through a state exchange.
+		c.GossipToTheDeadTime = 5 * time.Second
 		c.LeaveTimeout = 500 * time.Millisecond
 	}
 }

@@ -23,6 +23,42 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 	}
 }
 
+// joinNode starts one more node that joins the cluster of seed, with the
+// options startCluster uses; it does not wait for convergence.
+func joinNode(t testing.TB, n bustest.Node, seed *mesh.MeshBus, tune func(o *mesh.MeshOptions)) *mesh.MeshBus {
+	t.Helper()
+	o := testOptions(n)
+	o.Peers = []string{seed.Addr().String()}
+	if tune != nil {
+		tune(&o)
+	}
+	b, err := mesh.NewMeshBus(o)
+	if err != nil {
+		t.Fatalf("node %s: %v", n.Name, err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// testOptions are the options of the test nodes: loopback, a port chosen
+// by the system, short membership timings, a key and a label.
+func testOptions(n bustest.Node) mesh.MeshOptions {
+	o := mesh.MeshOptions{
+		NodeName: n.Name,
+		BindAddr: "127.0.0.1",
+		Port:     -1,
+		Zone:     n.Zone,
+		Region:   n.Region,
+		Profile:  "local",
+		Label:    "test",
+		SecretKeys: [][]byte{
+			[]byte("0123456789abcdef0123456789abcdef"),
+		},
+	}
+	mesh.FastMembership(&o)
+	return o
+}
+
 // startCluster starts one MeshBus per node on 127.0.0.1 with ports chosen
 // by the system, all joining the first, and waits until every node sees
 // every other one alive. tune may change each node's options.
@@ -35,19 +71,7 @@ func startCluster(t testing.TB, nodes []bustest.Node, tune func(i int, o *mesh.M
 		}
 	})
 	for i, n := range nodes {
-		o := mesh.MeshOptions{
-			NodeName: n.Name,
-			BindAddr: "127.0.0.1",
-			Port:     -1,
-			Zone:     n.Zone,
-			Region:   n.Region,
-			Profile:  "local",
-			Label:    "test",
-			SecretKeys: [][]byte{
-				[]byte("0123456789abcdef0123456789abcdef"),
-			},
-		}
-		mesh.FastMembership(&o)
+		o := testOptions(n)
 		if i > 0 {
 			o.Peers = []string{buses[0].Addr().String()}
 		}

@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -42,18 +43,21 @@ type originKey struct {
 type loopState struct {
 	windows map[originKey]*recvWindow
 	gapped  map[originKey]*recvWindow // the windows with an open gap
-	agg     aggregator
+	// forgotten remembers incarnations whose windows were freed once the
+	// membership forgot them (bounded, oldest first out).
+	forgotten      map[originKey]bool
+	forgottenOrder []originKey
+	agg            aggregator
 
 	// Scratch space reused across datagrams.
 	body    []byte
 	out     []byte
-	scratch []byte
+	ob      *outbox
 	events  wire.Events
 	acks    wire.Acks
 	repair  wire.RepairRequest
 	unavail wire.Unavailable
 	digest  wire.Digest
-	bld     wire.EventsBuilder
 	ackSeqs []uint64
 	ranges  []wire.SeqRange
 	peers   []string
@@ -75,7 +79,7 @@ func (b *MeshBus) loop() {
 		gapped:  make(map[originKey]*recvWindow),
 		body:    make([]byte, 0, wire.MaxDatagramSize),
 		out:     make([]byte, 0, wire.MaxDatagramSize),
-		scratch: make([]byte, 0, wire.MaxDatagramSize),
+		ob:      b.loopOutbox,
 	}
 	s.agg.init()
 	s.viewVersion = b.view.Load().version
@@ -132,31 +136,30 @@ func (b *MeshBus) kickLoop() {
 // reason and dropped; nothing here can fail the loop.
 func (b *MeshBus) receive(s *loopState, dg *membership.Datagram) {
 	from, n := dg.From, len(dg.Data)
-	v := b.view.Load()
-	if p, ok := v.byAddr[from]; ok && p.zone != b.zone {
-		b.c.receivedRemote.add(n)
-	} else {
-		b.c.receivedLocal.add(n)
-	}
+	v := b.mustView() // current: a frame may come from a node that just joined
 	body, _, err := b.opener.Open(s.body[:0], dg.Data)
 	dg.Release()
 	if err != nil {
-		b.c.drop(wire.Reason(err))
+		b.refuse(wire.Reason(err), from, err)
 		return
 	}
 	s.body = body[:0]
 	typ, err := wire.PeekType(body)
 	if err != nil {
-		b.c.drop(wire.Reason(err))
+		b.refuse(wire.Reason(err), from, err)
 		return
 	}
 	switch typ {
 	case wire.FrameEvents:
 		if err = wire.DecodeEvents(body, &s.events); err == nil {
+			if s.events.Flags&wire.FlagRetransmit == 0 {
+				b.countReceived(v, from, n)
+			}
 			b.onEvents(s, v, from, &s.events)
 		}
 	case wire.FrameAcks:
 		if err = wire.DecodeAcks(body, &s.acks); err == nil {
+			b.countReceived(v, from, n)
 			b.onAcks(s, v, &s.acks)
 		}
 	case wire.FrameRepairRequest:
@@ -172,22 +175,83 @@ func (b *MeshBus) receive(s *loopState, dg *membership.Datagram) {
 			b.onDigest(s, &s.digest)
 		}
 	default:
-		b.c.drop("unexpected")
+		b.refuse("unexpected", from, fmt.Errorf("mesh: unexpected %v frame", typ))
 	}
 	if err != nil {
-		b.c.drop(wire.Reason(err))
+		b.refuse(wire.Reason(err), from, err)
+	}
+}
+
+// refuse counts a datagram dropped for reason and logs it, at most once a
+// second: a node with a wrong key or label, or under attack, says so
+// without letting a flood of bad datagrams flood its log.
+func (b *MeshBus) refuse(reason string, from netip.AddrPort, err error) {
+	b.c.drop(reason)
+	now := nanotime()
+	last := b.lastRefusalLog.Load()
+	if now-last < int64(time.Second) || !b.lastRefusalLog.CompareAndSwap(last, now) {
+		return
+	}
+	b.log.Warn("mesh: dropped a datagram (at most one such message a second)",
+		"reason", reason, "from", from, "err", err, "drops", b.c.dropsSnapshot())
+}
+
+// countReceived accounts a datagram of the data path (events or acks) by
+// the zone of its sender.
+func (b *MeshBus) countReceived(v *view, from netip.AddrPort, n int) {
+	if p, ok := v.byAddr[from]; ok && p.zone != b.zone {
+		b.c.receivedRemote.add(n)
+	} else {
+		b.c.receivedLocal.add(n)
 	}
 }
 
 // window returns the receive window of one origin incarnation.
-func (s *loopState) window(name string, boot uint64) *recvWindow {
+func (b *MeshBus) window(s *loopState, name string, boot uint64) *recvWindow {
 	k := originKey{name, boot}
 	w := s.windows[k]
 	if w == nil {
 		w = &recvWindow{}
 		s.windows[k] = w
+		if s.forgotten[k] {
+			// We knew this incarnation, then forgot it: we cannot know what
+			// it published while it was away.
+			delete(s.forgotten, k)
+			b.disp.Resync(name)
+		}
 	}
 	return w
+}
+
+// resync tells every subscription that events of origin may be lost,
+// unless a resync already covers the loss: a resync covers every number up
+// to the highest known when it was delivered, since those events were
+// published before it and a cache that flushed on it reloaded what they
+// invalidated. So one outage costs one flush, however many repair rounds
+// it takes to learn its extent.
+func (b *MeshBus) resync(w *recvWindow, origin string) {
+	if w.highest <= w.resyncedUpTo {
+		return
+	}
+	w.resyncedUpTo = w.highest
+	b.disp.Resync(origin)
+}
+
+// maxForgotten bounds the incarnations remembered after their windows
+// were freed.
+const maxForgotten = 4096
+
+// forget remembers that the window of k was freed.
+func (s *loopState) forget(k originKey) {
+	if s.forgotten == nil {
+		s.forgotten = make(map[originKey]bool)
+	}
+	if len(s.forgottenOrder) >= maxForgotten {
+		delete(s.forgotten, s.forgottenOrder[0])
+		s.forgottenOrder = s.forgottenOrder[1:]
+	}
+	s.forgotten[k] = true
+	s.forgottenOrder = append(s.forgottenOrder, k)
 }
 
 // noteGap keeps the set of gapped windows current after w changed.
@@ -209,7 +273,7 @@ func (b *MeshBus) onEvents(s *loopState, v *view, from netip.AddrPort, f *wire.E
 		return // our own events, or a previous incarnation's
 	}
 	k := originKey{f.Origin, f.Boot}
-	w := s.window(f.Origin, f.Boot)
+	w := b.window(s, f.Origin, f.Boot)
 	now := nanotime()
 	s.ackSeqs = s.ackSeqs[:0]
 	for i := range f.Events {
@@ -230,7 +294,7 @@ func (b *MeshBus) onEvents(s *loopState, v *view, from netip.AddrPort, f *wire.E
 		}
 	}
 	if w.trim(now) {
-		b.disp.Resync(f.Origin)
+		b.resync(w, f.Origin)
 	}
 	s.noteGap(k, w)
 	if len(s.ackSeqs) > 0 && !b.muted.Load() {
@@ -251,7 +315,7 @@ func (b *MeshBus) sendAcks(s *loopState, v *view, to netip.AddrPort, origin stri
 		return
 	}
 	s.out = body[:0]
-	b.sendTo(v, body, &s.scratch, to)
+	b.sendTo(v, classData, body, s.ob, to)
 	b.c.acksSent.Add(uint64(len(seqs)))
 }
 
@@ -287,6 +351,7 @@ func (b *MeshBus) onRepairRequest(s *loopState, v *view, from netip.AddrPort, r 
 	s.ranges = s.ranges[:0]
 	var evs []wire.Event
 	var ev wire.Event
+	oldest := b.sendBuf.oldest()
 	budget := maxRepairSeqs
 	for _, rg := range r.Ranges {
 		if rg.From > rg.To {
@@ -296,7 +361,15 @@ func (b *MeshBus) onRepairRequest(s *loopState, v *view, from netip.AddrPort, r 
 			s.ranges = append(s.ranges, rg) // a previous incarnation's events are gone
 			continue
 		}
-		for seq := rg.From; seq <= rg.To && budget > 0; seq++ {
+		seq := rg.From
+		if seq < oldest {
+			// Everything below the ring's start is gone: say so for all of
+			// it at once, beyond what was asked, so that the receiver gives
+			// up (and resyncs) once rather than once per request.
+			s.ranges = append(s.ranges, wire.SeqRange{From: seq, To: oldest - 1})
+			seq = oldest
+		}
+		for ; seq <= rg.To && budget > 0; seq++ {
 			budget--
 			if b.sendBuf.get(seq, &ev) {
 				evs = append(evs, ev)
@@ -309,7 +382,7 @@ func (b *MeshBus) onRepairRequest(s *loopState, v *view, from netip.AddrPort, r 
 		}
 	}
 	if len(evs) > 0 {
-		b.sendFrames(v, evs, wire.FlagRetransmit, []netip.AddrPort{from}, &s.bld, &s.out, &s.scratch)
+		b.sendFrames(v, evs, wire.FlagRetransmit, []netip.AddrPort{from}, s.ob)
 		b.c.retransmits.Add(uint64(len(evs)))
 	}
 	if len(s.ranges) > 0 {
@@ -320,7 +393,7 @@ func (b *MeshBus) onRepairRequest(s *loopState, v *view, from netip.AddrPort, r 
 		body, err := wire.AppendUnavailable(s.out[:0], &u, false)
 		if err == nil {
 			s.out = body[:0]
-			b.sendTo(v, body, &s.scratch, from)
+			b.sendTo(v, classRepair, body, s.ob, from)
 		}
 	}
 }
@@ -343,7 +416,7 @@ func (b *MeshBus) onUnavailable(s *loopState, u *wire.Unavailable) {
 		return
 	}
 	if w.abandonRanges(u.Ranges, nanotime()) {
-		b.disp.Resync(u.Origin)
+		b.resync(w, u.Origin)
 	}
 	s.noteGap(k, w)
 }
@@ -354,8 +427,12 @@ func (b *MeshBus) onDigest(s *loopState, d *wire.Digest) {
 		return
 	}
 	k := originKey{d.Origin, d.Boot}
-	w := s.window(d.Origin, d.Boot)
-	w.digest(d.Seq, d.Start, nanotime())
+	w := b.window(s, d.Origin, d.Boot)
+	now := nanotime()
+	w.digest(d.Seq, d.Start, now)
+	if w.trim(now) {
+		b.resync(w, d.Origin)
+	}
 	s.noteGap(k, w)
 }
 
@@ -368,7 +445,7 @@ func (b *MeshBus) sendDigest(s *loopState, v *view, p peer, seq uint64) {
 		return
 	}
 	s.out = body[:0]
-	b.sendTo(v, body, &s.scratch, p.addr)
+	b.sendTo(v, classRepair, body, s.ob, p.addr)
 }
 
 // onTick runs the timers. It reports whether work is pending, so the loop
@@ -397,22 +474,35 @@ func (b *MeshBus) onViewChange(s *loopState, v *view) {
 	b.awaits.setTopology(v.topo)
 	now := nanotime()
 	for k, w := range s.windows {
+		p, known := v.nodes[k.name]
+		if !known {
+			// The membership forgot the node. Free its window, but remember
+			// the incarnation: if it ever speaks again, what it published
+			// meanwhile cannot be told apart from history, so resync then.
+			if w.abandonAll(now) {
+				b.resync(w, k.name)
+			}
+			delete(s.gapped, k)
+			delete(s.windows, k)
+			s.forget(k)
+			continue
+		}
 		if !v.isGone(k.name, k.boot) {
 			continue
 		}
 		if w.abandonAll(now) {
-			b.disp.Resync(k.name)
+			b.resync(w, k.name)
 		}
 		delete(s.gapped, k)
-		if _, known := v.nodes[k.name]; !known || v.nodes[k.name].boot != k.boot {
-			delete(s.windows, k) // forgotten, or replaced by a new incarnation
+		if p.boot != k.boot {
+			delete(s.windows, k) // replaced by a new incarnation: it never sends again
 		}
 	}
 	alive := aliveSet(v)
 	// Tell newcomers where this node's numbering stood when they joined:
 	// their window for us starts there, so an event they miss from then on
 	// is a gap they repair, not history from before them.
-	seq := b.seq.Load()
+	seq := b.num.watermark()
 	for _, p := range v.alive {
 		if boot, was := s.aliveBefore[p.name]; !was || boot != p.boot {
 			b.sendDigest(s, v, p, seq)
@@ -443,7 +533,7 @@ func (b *MeshBus) repairGaps(s *loopState, v *view, now int64) {
 		addr, ok := v.addrOf(k.name)
 		if !ok || w.naksSent >= maxNaks {
 			if w.abandonAll(now) {
-				b.disp.Resync(k.name)
+				b.resync(w, k.name)
 			}
 			delete(s.gapped, k)
 			continue
@@ -455,7 +545,7 @@ func (b *MeshBus) repairGaps(s *loopState, v *view, now int64) {
 			continue
 		}
 		s.out = body[:0]
-		b.sendTo(v, body, &s.scratch, addr)
+		b.sendTo(v, classRepair, body, s.ob, addr)
 		b.c.repairRequests.Add(1)
 		w.nextNak = now + int64(min(nakBackoff<<w.naksSent, nakBackoffMax))
 		w.naksSent++
@@ -478,7 +568,7 @@ func (b *MeshBus) retransmit(s *loopState, v *view, r *retransmission) {
 		}
 	}
 	evs := []wire.Event{r.ev}
-	b.sendEvents(v, evs, wire.FlagRetransmit, s.addrs, relays, &s.bld, &s.out, &s.scratch)
+	b.sendEvents(v, evs, wire.FlagRetransmit, s.addrs, relays, s.ob)
 	b.c.retransmits.Add(uint64(len(s.addrs) + len(relays)))
 }
 
@@ -486,7 +576,7 @@ func (b *MeshBus) retransmit(s *loopState, v *view, r *retransmission) {
 // it stops sending, on the digestDelays schedule. It reports whether a
 // digest is still due.
 func (b *MeshBus) sendDigests(s *loopState, v *view, now time.Time) bool {
-	seq := b.seq.Load()
+	seq := b.num.watermark()
 	if seq == 0 {
 		return false
 	}

@@ -24,6 +24,7 @@ type counters struct {
 
 	sentLocal, sentRemote         traffic
 	receivedLocal, receivedRemote traffic
+	sentRepair                    traffic
 
 	dropsMu sync.Mutex
 	drops   map[string]uint64

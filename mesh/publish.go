@@ -33,7 +33,7 @@ func (b *MeshBus) publish(ctx context.Context, key string, op syncbus.Op, o *syn
 		return err
 	}
 	ev := b.newEvent(key, op, o)
-	if err := checkFits(&ev); err != nil {
+	if err := b.checkFits(&ev); err != nil {
 		b.c.publishErrors.Add(1)
 		return err
 	}
@@ -72,7 +72,7 @@ func (b *MeshBus) Relay(ctx context.Context, ev syncbus.Event) error {
 	if w.Origin == b.name {
 		w.Origin = ""
 	}
-	if err := checkFits(&w); err != nil {
+	if err := b.checkFits(&w); err != nil {
 		b.c.publishErrors.Add(1)
 		return err
 	}
@@ -167,11 +167,11 @@ func (b *MeshBus) publishAndAwait(ctx context.Context, key string, req zones.Req
 	}
 	ev := b.newEvent(key, syncbus.OpInvalidate, o)
 	ev.Flags = wire.EventAckWanted
-	if err := checkFits(&ev); err != nil {
+	if err := b.checkFits(&ev); err != nil {
 		b.c.publishErrors.Add(1)
 		return err
 	}
-	ev.Seq = b.seq.Add(1)
+	ev.Seq = b.num.take(1)
 	b.sendBuf.add(&ev)
 	b.c.published.Add(1)
 	b.deliverLocal(&ev)
@@ -191,6 +191,7 @@ func (b *MeshBus) publishAndAwait(ctx context.Context, key string, req zones.Req
 	b.awaits.add(a)
 	defer b.awaits.remove(a.seq)
 	b.sendAwaited(v, a, &p)
+	b.num.sent(a.seq)
 	b.awaits.decideNow(a) // the publisher's own zone may be all that was asked
 
 	timeout := b.opts.AckTimeout
@@ -220,32 +221,33 @@ func (b *MeshBus) publishAndAwait(ctx context.Context, key string, req zones.Req
 	return nil
 }
 
-// checkFits reports an event that cannot fit one datagram, whatever else
-// travels with it. Most events are far below the limit: a cheap upper bound
-// of their encoded size settles those without encoding.
-func checkFits(ev *wire.Event) error {
-	if eventSizeBound(ev) <= fitsWithoutCheck {
+// checkFits reports an event that cannot fit one datagram of this node,
+// whatever else travels with it. Most events are far below the limit: a
+// cheap upper bound of their encoded size settles those without encoding.
+func (b *MeshBus) checkFits(ev *wire.Event) error {
+	if eventSizeBound(ev) <= b.fitsWithoutCheck {
 		return nil
 	}
-	b := builderPool.Get().(*wire.EventsBuilder)
-	defer builderPool.Put(b)
-	if err := b.Reset(&wire.Events{Origin: maxName, Boot: ^uint64(0), Zone: maxName, Region: maxName}, wire.DefaultDatagramBudget); err != nil {
+	bld := builderPool.Get().(*wire.EventsBuilder)
+	defer builderPool.Put(bld)
+	hdr := b.frameHeader(wire.FlagRelay | wire.FlagRetransmit)
+	if err := bld.Reset(&hdr, wire.DefaultDatagramBudget); err != nil {
 		return errTooLarge(err)
 	}
 	probe := *ev
-	probe.Seq = ^uint64(0) >> 1
-	if _, err := b.Append(&probe); err != nil {
+	probe.Seq = ^uint64(0) >> 1 // the widest a seq delta gets
+	probe.Flags |= wire.EventAckWanted
+	if _, err := bld.Append(&probe); err != nil {
 		return errTooLarge(err)
 	}
 	return nil
 }
 
-// maxName stands for the longest origin, zone and region in checkFits.
-var maxName = string(make([]byte, wire.MaxNameLen))
-
-// fitsWithoutCheck is an encoded event size that always fits a default
-// datagram next to a frame header with names of the maximum length.
-const fitsWithoutCheck = wire.DefaultDatagramBudget - wire.MaxOverhead - 3*(wire.MaxNameLen+3) - 64
+// fitsBudget is the encoded event size that always fits a default
+// datagram next to this node's frame header.
+func fitsBudget(name, zone, region string) int {
+	return wire.DefaultDatagramBudget - wire.MaxOverhead - (len(name) + len(zone) + len(region) + 3*3) - 64
+}
 
 // eventSizeBound is an upper bound of an event's msgpack encoding.
 func eventSizeBound(ev *wire.Event) int {

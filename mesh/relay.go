@@ -74,7 +74,7 @@ func (b *MeshBus) fanOut(s *loopState, v *view, from netip.AddrPort, f *wire.Eve
 		return
 	}
 	s.out = body[:0]
-	b.sendTo(v, body, &s.scratch, s.addrs...)
+	b.sendTo(v, classData, body, s.ob, s.addrs...)
 	b.c.relayed.Add(uint64(len(f.Events)))
 	if len(s.ackSeqs) == 0 {
 		return
@@ -111,7 +111,7 @@ func (b *MeshBus) aggregate(s *loopState, v *view, f *wire.Acks) {
 			return
 		}
 		s.out = body[:0]
-		b.sendTo(v, body, &s.scratch, to)
+		b.sendTo(v, classData, body, s.ob, to)
 		return
 	}
 	for _, a := range f.Acks {
@@ -173,7 +173,7 @@ func (b *MeshBus) flushEntry(s *loopState, v *view, k originKey, e *aggEntry) {
 			return
 		}
 		s.out = body[:0]
-		b.sendTo(v, body, &s.scratch, e.to)
+		b.sendTo(v, classData, body, s.ob, e.to)
 		f.Acks, total = f.Acks[:0], 0
 	}
 	for _, n := range nodes {

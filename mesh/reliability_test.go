@@ -299,9 +299,7 @@ func TestJoinAndLeaveMidStream(t *testing.T) {
 	}()
 	defer func() { close(stop); wg.Wait() }()
 
-	late := startCluster(t, fiveInZones[3:4], func(_ int, o *mesh.MeshOptions) {
-		o.Peers = []string{buses[0].Addr().String()}
-	})[0]
+	late := joinNode(t, fiveInZones[3], buses[0], nil)
 	waitConverged(t, append(buses[:3:3], late), 4)
 	sub, err := late.Subscribe(ctx, "joined")
 	if err != nil {

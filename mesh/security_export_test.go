@@ -22,3 +22,13 @@ func MembershipTimings(o *MeshOptions, probe, timeout time.Duration, mult int) {
 		c.ProbeInterval, c.ProbeTimeout, c.SuspicionMult = probe, timeout, mult
 	}
 }
+
+// BatcherIdle reports whether the batcher has sent every event queued so
+// far: nothing waits in its queue and it is not in the middle of a batch.
+// Both lengths change only under the batcher's mutex.
+func (b *MeshBus) BatcherIdle() bool {
+	q := b.out
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.queue) == 0 && len(q.batch) == 0
+}

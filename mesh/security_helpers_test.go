@@ -208,7 +208,7 @@ func (c *secCollector) resyncCount() int {
 	return c.resyncs
 }
 
-// total returns how many distinct keys arrived.
+// distinct returns how many distinct keys arrived.
 func (c *secCollector) distinct() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -283,6 +283,20 @@ func secCheckHealthy(t testing.TB, buses []*mesh.MeshBus, ws []*secWatch, n int,
 			t.Errorf("%s: %s dropped %d membership events: the watch is incomplete", when, b.Name(), d)
 		}
 	}
+}
+
+// secUntil polls cond until it holds or timeout passes, and reports
+// whether it held. Unlike eventually, running out of time is not a
+// failure: the tests use it to bound a stall they inject.
+func secUntil(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond) // polling interval, not synchronisation
+	}
+	return true
 }
 
 // secHeapInuse returns the bytes of in-use heap spans after a full

@@ -3,48 +3,110 @@ package mesh
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/warpmesh/warp/wire"
 	"github.com/warpmesh/warp/zones"
 )
 
-// builderPool holds EventsBuilders for goroutines that send now and then
-// (awaiting publishers); the batcher and the event loop keep their own.
+// builderPool holds EventsBuilders for checkFits.
 var builderPool = sync.Pool{New: func() any { return new(wire.EventsBuilder) }}
 
-// bufPool holds datagram buffers for the same callers.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, wire.MaxDatagramSize); return &b }}
+// outbox is what one sending goroutine seals and frames with: its own
+// Sealer, so that the frames of each sender ID leave in the order of their
+// counters (a frame sealed by one goroutine and sent late, after another
+// goroutine sent a thousand newer frames with the same sender ID, would
+// fall behind the receivers' replay windows), and its buffers. An outbox
+// is used by one goroutine at a time.
+type outbox struct {
+	mu      sync.Mutex // for the publishers' shared outboxes
+	sealer  *wire.Sealer
+	bld     wire.EventsBuilder
+	body    []byte
+	scratch []byte
+}
+
+func newOutbox(kr *wire.Keyring, label string) *outbox {
+	return &outbox{
+		sealer:  wire.NewSealer(kr, label),
+		body:    make([]byte, 0, wire.MaxDatagramSize),
+		scratch: make([]byte, 0, wire.MaxDatagramSize),
+	}
+}
+
+// maxSenders is how many senders' replay windows a node keeps: each node
+// seals with 2 + GOMAXPROCS sender IDs (the batcher's, the event loop's, the
+// awaiting publishers'), so this covers clusters of a few thousand nodes.
+const maxSenders = 16384
+
+// outboxes are shared by the goroutines of awaiting publishers; each holds
+// one for the seal-and-send of its event.
+type outboxes struct {
+	boxes []*outbox
+	next  atomic.Uint32
+}
+
+func newOutboxes(n int, kr *wire.Keyring, label string) *outboxes {
+	p := &outboxes{boxes: make([]*outbox, n)}
+	for i := range p.boxes {
+		p.boxes[i] = newOutbox(kr, label)
+	}
+	return p
+}
+
+// acquire returns a locked outbox, a free one if there is one.
+func (p *outboxes) acquire() *outbox {
+	start := int(p.next.Add(1))
+	for i := range p.boxes {
+		if ob := p.boxes[(start+i)%len(p.boxes)]; ob.mu.TryLock() {
+			return ob
+		}
+	}
+	ob := p.boxes[start%len(p.boxes)]
+	ob.mu.Lock()
+	return ob
+}
 
 // frameHeader returns the header of the Events frames this node numbers.
 func (b *MeshBus) frameHeader(flags uint8) wire.Events {
 	return wire.Events{Origin: b.name, Boot: b.boot, Zone: b.zone, Region: b.region, Flags: flags}
 }
 
+// class says which traffic counter a datagram goes to.
+type class uint8
+
+const (
+	classData   class = iota // events and acknowledgements
+	classRepair              // repair requests, retransmissions, digests
+)
+
 // sendTo seals body once and sends the same datagram to every address:
 // nonces are per frame, and a receiver's replay window is its own, so one
 // sealing serves all the receivers of a frame.
-func (b *MeshBus) sendTo(v *view, body []byte, scratch *[]byte, addrs ...netip.AddrPort) {
+func (b *MeshBus) sendTo(v *view, c class, body []byte, ob *outbox, addrs ...netip.AddrPort) {
 	if len(addrs) == 0 {
 		return
 	}
-	dg, err := b.sealer.Seal((*scratch)[:0], body)
+	dg, err := ob.sealer.Seal(ob.scratch[:0], body)
 	if err != nil {
 		b.log.Error("mesh: sealing a frame failed", "err", err)
 		return
 	}
-	*scratch = dg
+	ob.scratch = dg
 	for _, a := range addrs {
-		b.sendDatagram(v, a, dg)
+		b.sendDatagram(v, c, a, dg)
 	}
 }
 
-// sendDatagram sends one sealed datagram and accounts it by zone.
-func (b *MeshBus) sendDatagram(v *view, to netip.AddrPort, dg []byte) {
+// sendDatagram sends one sealed datagram and accounts it by class and zone.
+func (b *MeshBus) sendDatagram(v *view, c class, to netip.AddrPort, dg []byte) {
 	if err := b.tr.SendDatagram(to, dg); err != nil {
 		b.c.drop("send")
 		return
 	}
-	if p, ok := v.byAddr[to]; ok && p.zone != b.zone {
+	if c == classRepair {
+		b.c.sentRepair.add(len(dg))
+	} else if p, ok := v.byAddr[to]; ok && p.zone != b.zone {
 		b.c.sentRemote.add(len(dg))
 	} else {
 		b.c.sentLocal.add(len(dg))
@@ -76,25 +138,30 @@ func (p *plan) make(v *view, spread uint64, avoid func(string) bool) {
 }
 
 // sendEvents encodes evs in as many frames as they need and sends each to
-// direct (plain) and to relays (marked for relaying). bld and scratch are the
-// caller's.
-func (b *MeshBus) sendEvents(v *view, evs []wire.Event, flags uint8, direct, relays []netip.AddrPort, bld *wire.EventsBuilder, body, scratch *[]byte) {
+// direct (plain) and to relays (marked for relaying), with the caller's
+// outbox.
+func (b *MeshBus) sendEvents(v *view, evs []wire.Event, flags uint8, direct, relays []netip.AddrPort, ob *outbox) {
 	if len(direct) > 0 {
-		b.sendFrames(v, evs, flags, direct, bld, body, scratch)
+		b.sendFrames(v, evs, flags, direct, ob)
 	}
 	if len(relays) > 0 {
-		b.sendFrames(v, evs, flags|wire.FlagRelay, relays, bld, body, scratch)
+		b.sendFrames(v, evs, flags|wire.FlagRelay, relays, ob)
 	}
 }
 
-func (b *MeshBus) sendFrames(v *view, evs []wire.Event, flags uint8, to []netip.AddrPort, bld *wire.EventsBuilder, body, scratch *[]byte) {
+func (b *MeshBus) sendFrames(v *view, evs []wire.Event, flags uint8, to []netip.AddrPort, ob *outbox) {
 	hdr := b.frameHeader(flags)
+	bld := &ob.bld
 	flush := func() {
 		if bld.Len() == 0 {
 			return
 		}
-		*body = bld.Finish((*body)[:0])
-		b.sendTo(v, *body, scratch, to...)
+		ob.body = bld.Finish(ob.body[:0])
+		c := classData
+		if flags&wire.FlagRetransmit != 0 {
+			c = classRepair
+		}
+		b.sendTo(v, c, ob.body, ob, to...)
 		b.c.batches.Add(1)
 	}
 	if err := bld.Reset(&hdr, wire.DefaultDatagramBudget); err != nil {
@@ -125,12 +192,9 @@ func (b *MeshBus) sendFrames(v *view, evs []wire.Event, flags uint8, to []netip.
 // sendAwaited sends an awaited event for the first time, following the plan
 // chosen for it (the relays per zone are remembered for retransmission).
 func (b *MeshBus) sendAwaited(v *view, a *await, p *plan) {
-	bld := builderPool.Get().(*wire.EventsBuilder)
-	body, scratch := bufPool.Get().(*[]byte), bufPool.Get().(*[]byte)
-	b.sendEvents(v, []wire.Event{a.ev}, 0, p.direct, p.relays, bld, body, scratch)
-	bufPool.Put(body)
-	bufPool.Put(scratch)
-	builderPool.Put(bld)
+	ob := b.outboxes.acquire()
+	b.sendEvents(v, []wire.Event{a.ev}, 0, p.direct, p.relays, ob)
+	ob.mu.Unlock()
 	b.lastSend.Store(nanotime())
 	b.kickLoop()
 }

@@ -13,9 +13,10 @@ import (
 //
 // It is safe for concurrent use: publishers add, the receive loop reads.
 type sendBuffer struct {
-	mu    sync.Mutex
-	slots []wire.Event
-	mask  uint64
+	mu     sync.Mutex
+	slots  []wire.Event
+	mask   uint64
+	newest uint64 // the highest seq added
 }
 
 // newSendBuffer returns a buffer for at least capacity events (rounded up to
@@ -32,7 +33,19 @@ func newSendBuffer(capacity int) *sendBuffer {
 func (b *sendBuffer) add(ev *wire.Event) {
 	b.mu.Lock()
 	b.slots[ev.Seq&b.mask] = *ev
+	b.newest = max(b.newest, ev.Seq)
 	b.mu.Unlock()
+}
+
+// oldest returns the lowest seq the buffer may still hold: everything
+// below it is gone for good.
+func (b *sendBuffer) oldest() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if size := uint64(len(b.slots)); b.newest > size {
+		return b.newest - size + 1
+	}
+	return 1
 }
 
 // get copies the event numbered seq into dst and reports whether the buffer

@@ -24,7 +24,11 @@ type recvWindow struct {
 	base  uint64
 	early map[uint64]struct{}
 
-	// Repair state of the current gap, driven by the maintenance loop.
+	// resyncedUpTo is the highest seq known when the subscriptions were
+	// last resynced for this origin; losses up to it are covered.
+	resyncedUpTo uint64
+
+	// Repair state of the current gap, driven by the event loop.
 	gapOpened int64 // unix nanoseconds when the gap at next was first seen, 0 when none
 	naksSent  int
 	nextNak   int64
@@ -177,24 +181,23 @@ func (w *recvWindow) missing(dst []wire.SeqRange, maxRanges int, maxSeqs uint64)
 
 // abandon gives up on every missing seq below upTo (exclusive): they will
 // never be delivered. It reports whether anything was given up, in which
-// case the caller owes the subscriptions a resync.
+// case the caller owes the subscriptions a resync. Its cost is the size of
+// ahead, never the span given up.
 func (w *recvWindow) abandon(upTo uint64, now int64) bool {
 	if !w.hasGap() || upTo <= w.next {
 		return false
 	}
-	lost := false
-	for s := w.next; s < upTo; s++ {
-		if _, ok := w.ahead[s]; ok {
+	upTo = min(upTo, w.highest+1)
+	held := uint64(0)
+	for s := range w.ahead {
+		if s < upTo {
 			delete(w.ahead, s)
-		} else {
-			lost = true
+			held++
 		}
 	}
+	lost := upTo-w.next > held
 	w.next = upTo
 	w.advance()
-	if w.next > w.highest+1 {
-		w.next = w.highest + 1
-	}
 	w.gapMoved(now)
 	return lost
 }
@@ -204,31 +207,31 @@ func (w *recvWindow) abandonAll(now int64) bool { return w.abandon(w.highest+1, 
 
 // abandonRanges gives up on the given ranges only (the origin said it no
 // longer holds them). It reports whether any of them was still missing.
+// The work is bounded by maxSpan whatever the ranges claim.
 func (w *recvWindow) abandonRanges(ranges []wire.SeqRange, now int64) bool {
 	lost := false
+	budget := uint64(maxSpan)
 	for _, r := range ranges {
-		if r.To < w.next || r.From > w.highest || r.From > r.To {
+		if r.From > r.To || r.To < w.next || r.From > w.highest || !w.hasGap() {
 			continue
 		}
-		from := max(r.From, w.next)
-		to := min(r.To, w.highest)
-		if to-from > maxSpan {
-			to = from + maxSpan
+		from, to := max(r.From, w.next), min(r.To, w.highest)
+		if from == w.next {
+			lost = w.abandon(to+1, now) || lost
+			continue
 		}
+		if to-from >= budget {
+			to = from + budget - 1
+		}
+		budget -= to - from + 1
 		for s := from; s <= to; s++ {
-			if s == w.next {
-				w.next++
-				lost = true
-				continue
-			}
 			if _, ok := w.ahead[s]; !ok {
-				if w.ahead == nil {
-					w.ahead = make(map[uint64]struct{})
-				}
-				// Mark as done so that the gap closes over it.
-				w.ahead[s] = struct{}{}
+				w.ahead[s] = struct{}{} // done, so the gap closes over it
 				lost = true
 			}
+		}
+		if budget == 0 {
+			break
 		}
 	}
 	w.advance()

@@ -87,7 +87,9 @@ type subscription struct {
 //
 //   - An exact-key or lease subscription has a one-event channel that keeps
 //     the newest event while its reader is away (the older one is replaced
-//     and counted as coalesced).
+//     and counted as coalesced). "Newest" is the last to arrive, except that
+//     an event arriving late (repaired after a loss) never displaces one its
+//     origin published after it.
 //   - A prefix subscription has a bounded buffer. When it is full, the
 //     subscription gets one OpResync event (Key = its prefix) instead of the
 //     events it cannot hold; those are counted as dropped, and delivery
@@ -399,8 +401,13 @@ func (s *subscription) offerNewest(ev *Event, c *deliverCounts) {
 	case s.ch <- *ev:
 	default:
 		select {
-		case <-s.ch:
+		case held := <-s.ch:
 			c.coalesced++
+			if newerOfSameOrigin(&held, ev) {
+				// ev arrived late (it was repaired, or took a slower path):
+				// the waiting event is the newest, and keeps its options.
+				ev = &held
+			}
 		default: // the reader took it in the meantime
 		}
 		// The channel is empty now and only senders, serialised by s.mu,
@@ -417,6 +424,13 @@ func (s *subscription) offerNewest(ev *Event, c *deliverCounts) {
 
 // offerResync puts a resync into a one-event channel unless something
 // already waits there.
+// newerOfSameOrigin reports whether held was published after ev by the same
+// node: arrival order is not publication order once lost events are
+// repaired, but one node's clock orders its own events.
+func newerOfSameOrigin(held, ev *Event) bool {
+	return held.Op == ev.Op && held.Origin == ev.Origin && held.Time.After(ev.Time)
+}
+
 func (s *subscription) offerResync(ev *Event, c *deliverCounts) {
 	s.mu.Lock()
 	select {

@@ -532,3 +532,33 @@ func TestDispatcherConcurrent(t *testing.T) {
 	d.Close()
 	closedWithin(t, steady, time.Second)
 }
+
+func TestExactKeepsNewerEventOfSameOrigin(t *testing.T) {
+	d, err := syncbus.NewDispatcher(syncbus.DispatcherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ch, err := d.Subscribe(context.Background(), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	newer := syncbus.Event{Key: "k", Origin: "a", Time: now, VectorClock: map[string]uint64{"a": 2}}
+	late := syncbus.Event{Key: "k", Origin: "a", Time: now.Add(-time.Millisecond), VectorClock: map[string]uint64{"a": 1}}
+	other := syncbus.Event{Key: "k", Origin: "b", Time: now.Add(-time.Second)}
+	d.Deliver(newer)
+	d.Deliver(late)
+	if got := <-ch; got.VectorClock["a"] != 2 {
+		t.Fatalf("a late event of the same origin displaced a newer one: %+v", got)
+	}
+	// Across origins, clocks are not comparable: the last to arrive wins.
+	d.Deliver(newer)
+	d.Deliver(other)
+	if got := <-ch; got.Origin != "b" {
+		t.Fatalf("want the last arrival from another origin, got %+v", got)
+	}
+	if s := d.Stats(); s.Coalesced != 2 {
+		t.Fatalf("Coalesced = %d, want 2", s.Coalesced)
+	}
+}

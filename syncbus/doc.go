@@ -22,7 +22,8 @@
 //
 // A slow subscriber never blocks a bus. An exact-key or lease subscription
 // holds one event and keeps the newest while it is not read (the others are
-// counted as coalesced). A prefix subscription holds a bounded number of
+// counted as coalesced; an event that arrives late never displaces a newer
+// one of the same origin). A prefix subscription holds a bounded number of
 // events; on overflow it receives one OpResync event, Key set to its prefix,
 // instead of the events it could not hold (counted as dropped). Whenever a
 // bus may have lost events it sends each affected subscription an OpResync,

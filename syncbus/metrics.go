@@ -46,12 +46,16 @@ type Metrics struct {
 	// Batches counts data frames sent, each holding one or more events.
 	Batches uint64
 
-	// Traffic within the local zone and across zones, for the data plane
-	// only (membership gossip is not counted here).
+	// Traffic of events and acknowledgements sent and received within the
+	// local zone and across zones. Repair traffic and membership gossip are
+	// not counted here.
 	SentLocal      Traffic
 	SentRemote     Traffic
 	ReceivedLocal  Traffic
 	ReceivedRemote Traffic
+	// SentRepair counts what this node sent to repair losses: repair
+	// requests, retransmissions, "unavailable" answers and digests.
+	SentRepair Traffic
 
 	// DropsByReason counts input this node refused, by reason
 	// ("malformed", "auth", "label", "replay", "version", "oversize",
