@@ -3,6 +3,8 @@ package mesh
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/wire"
@@ -16,9 +18,12 @@ const maxQueued = 1 << 16
 // batcher sends the events of Publish, RevokeLease and Relay. Publishers
 // queue events; one goroutine takes everything queued at once and packs it
 // into as few datagrams as the budget allows. An idle bus therefore sends
-// an event as soon as the goroutine wakes, and under load the queue fills
-// while the previous datagrams are being sent, so batches grow with the
-// load without any timer.
+// an event as soon as the goroutine wakes, and under heavy load the queue
+// fills while the previous datagrams are being sent, so batches grow with
+// the load. Under moderate load — the last drain packed several events and
+// happened less than MeshOptions.BatchInterval ago — the goroutine lingers
+// until a datagram's worth of events is queued, or until the first of them
+// has waited BatchInterval: fewer, fuller datagrams for a bounded delay.
 //
 // Sequence numbers are assigned here, when events leave, so the numbers
 // each receiver sees are dense.
@@ -27,36 +32,53 @@ type batcher struct {
 
 	mu      sync.Mutex
 	queue   []wire.Event
+	firstAt time.Time // when the oldest queued event was queued
 	waiters int
 	room    chan struct{} // closed when the queue is drained, for waiters
 	wake    chan struct{}
 
+	// fill is how many queued events make a datagram's worth (learnt from
+	// the frames sent); enqueue wakes a lingering batcher when it is reached.
+	fill atomic.Int64
+
 	// Owned by run.
-	batch  []wire.Event
-	ob     *outbox
-	plan   plan
-	spread uint64
+	lastLen int       // events sent by the last drain
+	lastAt  time.Time // when the last drain ended
+	linger  *time.Timer
+	batch   []wire.Event
+	ob      *outbox
+	plan    plan
+	spread  uint64
 }
 
 func newBatcher(b *MeshBus) *batcher {
-	return &batcher{
+	q := &batcher{
 		b:    b,
 		room: make(chan struct{}),
 		wake: make(chan struct{}, 1),
 		ob:   newOutbox(b.keyring, b.opts.Label),
 	}
+	q.fill.Store(int64(b.opts.BatchSize))
+	return q
 }
 
 // enqueue queues a copy of ev, waiting for room while the queue is full.
 func (q *batcher) enqueue(ctx context.Context, ev *wire.Event) error {
 	for {
 		q.mu.Lock()
-		if len(q.queue) < maxQueued {
+		if n := len(q.queue); n < maxQueued {
+			if n == 0 {
+				q.firstAt = time.Now()
+			}
 			q.queue = append(q.queue, *ev)
 			q.mu.Unlock()
-			select {
-			case q.wake <- struct{}{}:
-			default:
+			// Wake the goroutine for the first event, and for the one that
+			// makes a full datagram if it lingers; not for every event.
+			if n == 0 || int64(n+1) == q.fill.Load() {
+				select {
+				case q.wake <- struct{}{}:
+				default:
+				}
 			}
 			return nil
 		}
@@ -95,9 +117,15 @@ func (q *batcher) take() []wire.Event {
 }
 
 func (q *batcher) run() {
+	q.linger = time.NewTimer(time.Hour)
+	q.linger.Stop()
+	defer q.linger.Stop()
 	for {
 		select {
 		case <-q.wake:
+			if q.loaded() {
+				q.waitForFill()
+			}
 			q.drain()
 		case <-q.b.done:
 			q.drain() // what was published before Close still leaves
@@ -106,15 +134,54 @@ func (q *batcher) run() {
 	}
 }
 
+// loaded reports whether events are flowing fast enough for lingering to
+// fill datagrams: the last drain packed several of them, recently.
+func (q *batcher) loaded() bool {
+	interval := q.b.opts.BatchInterval
+	return q.lastLen >= 2 && time.Since(q.lastAt) < interval
+}
+
+// waitForFill waits until a datagram's worth of events is queued, or the
+// oldest has waited BatchInterval, or the bus closes.
+func (q *batcher) waitForFill() {
+	q.mu.Lock()
+	n, first := len(q.queue), q.firstAt
+	q.mu.Unlock()
+	fill := int(q.fill.Load())
+	if n == 0 || n >= fill {
+		return
+	}
+	q.linger.Reset(time.Until(first.Add(q.b.opts.BatchInterval)))
+	defer q.linger.Stop()
+	for {
+		select {
+		case <-q.wake:
+			q.mu.Lock()
+			n = len(q.queue)
+			q.mu.Unlock()
+			if n >= fill {
+				return
+			}
+		case <-q.linger.C:
+			return
+		case <-q.b.done:
+			return
+		}
+	}
+}
+
 func (q *batcher) drain() {
+	sent := 0
 	for {
 		batch := q.take()
 		if len(batch) == 0 {
-			return
+			break
 		}
+		sent += len(batch)
 		q.send(batch)
 		clear(batch) // drop references to keys and clocks
 	}
+	q.lastLen, q.lastAt = sent, time.Now()
 }
 
 func (q *batcher) send(batch []wire.Event) {
@@ -129,7 +196,11 @@ func (q *batcher) send(batch []wire.Event) {
 	}
 	q.spread++
 	q.plan.make(v, q.spread, nil)
-	b.sendEvents(v, batch, 0, q.plan.direct, q.plan.relays, q.ob)
+	if frames := b.sendEvents(v, batch, 0, q.plan.direct, q.plan.relays, q.ob); frames > 1 {
+		// Several frames: the first ones were full, which tells how many
+		// events make a datagram's worth.
+		q.fill.Store(int64(max(2, min(len(batch)/frames, b.opts.BatchSize))))
+	}
 	b.num.sent(first)
 	b.lastSend.Store(nanotime())
 	b.kickLoop()

@@ -209,6 +209,36 @@ func (b *MeshBus) Addr() netip.AddrPort { return b.ml.Local().Addr }
 // suspect ones, and for a while those that left or failed.
 func (b *MeshBus) Members() []syncbus.Member { return b.ml.Members() }
 
+// WaitForMembers waits until this node knows n alive members, itself
+// included, or ctx ends. A freshly started node knows only itself, so an
+// awaiting call that needs other nodes fails fast until they are known:
+// call this first where startup order matters.
+func (b *MeshBus) WaitForMembers(ctx context.Context, n int) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := b.checkOpen(ctx); err != nil {
+			return err
+		}
+		alive := 0
+		for _, m := range b.ml.Snapshot().Nodes {
+			if m.State.Alive() {
+				alive++
+			}
+		}
+		if alive >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("mesh: %d of %d members known: %w", alive, n, ctx.Err())
+		case <-b.done:
+			return syncbus.ErrClosed
+		case <-tick.C:
+		}
+	}
+}
+
 // Membership returns the node's membership, for inspection (its Events and
 // Snapshot). Leaving or closing it directly breaks the bus: use Close.
 func (b *MeshBus) Membership() *membership.Membership { return b.ml }

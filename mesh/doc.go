@@ -78,9 +78,12 @@
 // Publish queues the event and returns; one goroutine sends everything
 // queued at once, packed into datagrams of wire.DefaultDatagramBudget bytes
 // (at most MeshOptions.BatchSize events each, lz4-compressed when that
-// helps). An idle bus sends at once; under load the queue fills while the
-// previous datagrams go out, so batches grow with the load. A full queue
-// (65536 events) makes Publish wait for room or for its ctx.
+// helps). An idle bus sends at once; under heavy load the queue fills while
+// the previous datagrams go out, so batches grow with the load; under
+// moderate load (the last send packed several events, less than
+// MeshOptions.BatchInterval ago) the goroutine waits until a datagram's
+// worth of events is queued or the oldest has waited BatchInterval. A full
+// queue (65536 events) makes Publish wait for room or for its ctx.
 //
 // # Security
 //

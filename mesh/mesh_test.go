@@ -1,6 +1,8 @@
 package mesh_test
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -34,5 +36,21 @@ func TestThreeZonesDeliverAndAwait(t *testing.T) {
 	}
 	if err := buses[0].PublishAndAwaitTopology(ctx, "user:1", 3); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestWaitForMembers(t *testing.T) {
+	buses := startCluster(t, []bustest.Node{{Name: "a1", Zone: "a"}, {Name: "b1", Zone: "b"}}, nil)
+	if err := buses[0].WaitForMembers(ctxTimeout(t, 5*time.Second), 2); err != nil {
+		t.Fatalf("two members known: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := buses[0].WaitForMembers(ctx, 3); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting for a third member that never comes: %v", err)
+	}
+	_ = buses[1].Close()
+	if err := buses[1].WaitForMembers(context.Background(), 1); !errors.Is(err, syncbus.ErrClosed) {
+		t.Fatalf("after Close: %v", err)
 	}
 }

@@ -139,23 +139,29 @@ func (p *plan) make(v *view, spread uint64, avoid func(string) bool) {
 
 // sendEvents encodes evs in as many frames as they need and sends each to
 // direct (plain) and to relays (marked for relaying), with the caller's
-// outbox.
-func (b *MeshBus) sendEvents(v *view, evs []wire.Event, flags uint8, direct, relays []netip.AddrPort, ob *outbox) {
+// outbox. It returns how many frames the events took.
+func (b *MeshBus) sendEvents(v *view, evs []wire.Event, flags uint8, direct, relays []netip.AddrPort, ob *outbox) int {
+	frames := 0
 	if len(direct) > 0 {
-		b.sendFrames(v, evs, flags, direct, ob)
+		frames = b.sendFrames(v, evs, flags, direct, ob)
 	}
 	if len(relays) > 0 {
-		b.sendFrames(v, evs, flags|wire.FlagRelay, relays, ob)
+		frames = b.sendFrames(v, evs, flags|wire.FlagRelay, relays, ob)
 	}
+	return frames
 }
 
-func (b *MeshBus) sendFrames(v *view, evs []wire.Event, flags uint8, to []netip.AddrPort, ob *outbox) {
+// sendFrames frames evs and sends every frame to each address of to; it
+// returns the number of frames.
+func (b *MeshBus) sendFrames(v *view, evs []wire.Event, flags uint8, to []netip.AddrPort, ob *outbox) int {
 	hdr := b.frameHeader(flags)
 	bld := &ob.bld
+	frames := 0
 	flush := func() {
 		if bld.Len() == 0 {
 			return
 		}
+		frames++
 		ob.body = bld.Finish(ob.body[:0])
 		c := classData
 		if flags&wire.FlagRetransmit != 0 {
@@ -166,7 +172,7 @@ func (b *MeshBus) sendFrames(v *view, evs []wire.Event, flags uint8, to []netip.
 	}
 	if err := bld.Reset(&hdr, wire.DefaultDatagramBudget); err != nil {
 		b.log.Error("mesh: bad frame header", "err", err)
-		return
+		return 0
 	}
 	for i := range evs {
 		ok, err := bld.Append(&evs[i])
@@ -187,6 +193,7 @@ func (b *MeshBus) sendFrames(v *view, evs []wire.Event, flags uint8, to []netip.
 		}
 	}
 	flush()
+	return frames
 }
 
 // sendAwaited sends an awaited event for the first time, following the plan
