@@ -400,3 +400,30 @@ func TestDecodeReusesSlices(t *testing.T) {
 		t.Fatalf("truncated decode: err %v, %d events left", err, len(f.Events))
 	}
 }
+
+// TestDecodedKeysOwnTheirBytes: keys are copied out of the body (all of a
+// frame's into one string), so reusing the receive buffer never changes an
+// event a subscriber holds.
+func TestDecodedKeysOwnTheirBytes(t *testing.T) {
+	f := &wire.Events{Origin: "o", Boot: 1, Events: []wire.Event{
+		{Seq: 1, Key: "user:1", Time: 1},
+		{Seq: 2, Key: "user:22", Time: 2},
+		{Seq: 3, Key: "u", Time: 3},
+	}}
+	body, err := wire.AppendEvents(nil, f, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got wire.Events
+	if err := wire.DecodeEvents(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	for i := range body {
+		body[i] = 'x'
+	}
+	for i, ev := range got.Events {
+		if ev.Key != f.Events[i].Key {
+			t.Fatalf("event %d key %q after the body was overwritten, want %q", i, ev.Key, f.Events[i].Key)
+		}
+	}
+}

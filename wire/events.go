@@ -2,6 +2,8 @@ package wire
 
 import (
 	"slices"
+	"strings"
+	"sync"
 
 	"github.com/warpmesh/warp/syncbus"
 )
@@ -264,6 +266,12 @@ func DecodeEvents(body []byte, f *Events) error {
 
 func decodeEvents(p []byte, f *Events) error {
 	r := newReader(p, "events")
+	keys := keyRefPool.Get().(*[]keyRef)
+	r.keys = (*keys)[:0]
+	defer func() {
+		*keys = r.keys[:0]
+		keyRefPool.Put(keys)
+	}()
 	n := header(&r, eventsFields)
 	r.stringInto(&f.Origin, "origin", MaxNameLen)
 	if r.err == nil && f.Origin == "" {
@@ -295,7 +303,37 @@ func decodeEvents(p []byte, f *Events) error {
 	}
 	r.what, r.item = "events", -1
 	r.skipFields(n, eventsFields)
+	if r.err == nil {
+		internKeys(p, r.keys, f.Events)
+	}
 	return r.err
+}
+
+// keyRef locates an event's key in the payload.
+type keyRef struct{ off, n int32 }
+
+// keyRefPool holds the decoders' scratch lists of keys.
+var keyRefPool = sync.Pool{New: func() any { return new([]keyRef) }}
+
+// internKeys gives every event its key, all cut from one string holding the
+// frame's keys back to back: one allocation per frame rather than per event,
+// and a kept event retains only the frame's keys, not its payload.
+func internKeys(p []byte, refs []keyRef, evs []Event) {
+	total := 0
+	for _, k := range refs {
+		total += int(k.n)
+	}
+	var b strings.Builder
+	b.Grow(total)
+	for _, k := range refs {
+		b.Write(p[k.off : k.off+k.n])
+	}
+	all := b.String()
+	at := 0
+	for i, k := range refs {
+		evs[i].Key = all[at : at+int(k.n)]
+		at += int(k.n)
+	}
 }
 
 // decodeEvent decodes one event into ev, overwriting every field.
@@ -311,7 +349,9 @@ func decodeEvent(r *reader, ev *Event, prevSeq uint64, prevTime int64) {
 		r.fail(ErrMalformed, "key is empty")
 		return
 	}
-	ev.Key = string(key)
+	// The key is made a string by decodeEvents, with the frame's others.
+	ev.Key = ""
+	r.keys = append(r.keys, keyRef{off: int32(len(r.b[:r.off]) - len(key)), n: int32(len(key))})
 	ev.Op = syncbus.Op(r.uint8("op"))
 	if r.err == nil && !ev.Op.Valid() {
 		r.fail(ErrMalformed, "unknown op %d", ev.Op)

@@ -160,6 +160,8 @@ type reader struct {
 	// element within it (-1 for none), for error messages.
 	what string
 	item int
+	// keys collects where the events' keys are, for decodeEvents.
+	keys []keyRef
 }
 
 func newReader(p []byte, what string) reader {
