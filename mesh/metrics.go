@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/warpmesh/warp/syncbus"
+	"github.com/warpmesh/warp/zones"
 )
 
 // counters are the bus's metrics, updated lock-free on the hot paths.
@@ -63,4 +64,80 @@ func (c *counters) dropsSnapshot() map[string]uint64 {
 		out[k] = v
 	}
 	return out
+}
+
+// Metrics returns the bus's counters.
+func (b *MeshBus) Metrics() syncbus.Metrics {
+	ds := b.disp.Stats()
+	return syncbus.Metrics{
+		Published:      b.c.published.Load(),
+		Delivered:      ds.Delivered,
+		Coalesced:      ds.Coalesced,
+		Dropped:        ds.Dropped,
+		Resyncs:        ds.Resyncs,
+		Duplicates:     b.c.duplicates.Load(),
+		AcksSent:       b.c.acksSent.Load(),
+		AcksReceived:   b.c.acksReceived.Load(),
+		AwaitSatisfied: b.c.awaitOK.Load(),
+		AwaitFailed:    b.c.awaitFailed.Load(),
+		AwaitFailFast:  b.c.awaitFailFast.Load(),
+		AckLatency:     b.ackLat.Histogram(),
+		Retransmits:    b.c.retransmits.Load(),
+		RepairRequests: b.c.repairRequests.Load(),
+		Relayed:        b.c.relayed.Load(),
+		Batches:        b.c.batches.Load(),
+		SentLocal:      b.c.sentLocal.snapshot(),
+		SentRemote:     b.c.sentRemote.snapshot(),
+		ReceivedLocal:  b.c.receivedLocal.snapshot(),
+		ReceivedRemote: b.c.receivedRemote.snapshot(),
+		SentRepair:     b.c.sentRepair.snapshot(),
+		DropsByReason:  b.c.dropsSnapshot(),
+		PublishErrors:  b.c.publishErrors.Load(),
+	}
+}
+
+// Health is a node's view of itself and its cluster.
+type Health struct {
+	Name, Zone, Region string
+	// Members counts known nodes by state; Zones counts zones with an
+	// alive node.
+	Alive, Suspect, Left, Failed int
+	Zones                        int
+	// Mode is the fanout in use: "direct" or "relay".
+	Mode string
+	// PendingAwaits counts awaiting calls in flight.
+	PendingAwaits int
+	// Authenticated is false when the bus runs without SecretKeys.
+	Authenticated bool
+	// Closed is true after Close.
+	Closed bool
+}
+
+// Health reports the node's state.
+func (b *MeshBus) Health() Health {
+	h := Health{
+		Name: b.name, Zone: b.zone, Region: b.region,
+		Authenticated: !b.keyring.Empty(),
+		Closed:        b.closed.Load(),
+		PendingAwaits: b.awaits.len(),
+	}
+	v := b.view.Load()
+	for _, p := range v.nodes {
+		switch p.state {
+		case syncbus.MemberAlive:
+			h.Alive++
+		case syncbus.MemberSuspect:
+			h.Suspect++
+		case syncbus.MemberLeft:
+			h.Left++
+		case syncbus.MemberFailed:
+			h.Failed++
+		}
+	}
+	h.Zones = v.topo.NumZones()
+	h.Mode = "direct"
+	if v.mode == zones.ModeRelay {
+		h.Mode = "relay"
+	}
+	return h
 }
