@@ -287,7 +287,7 @@ func (b *MeshBus) sendFinalDigest() {
 	if seq == 0 {
 		return
 	}
-	v := b.view.Load()
+	v := b.mustView()
 	for _, p := range v.alive {
 		d := wire.Digest{Origin: b.name, Boot: b.boot, Seq: seq, Start: min(v.joinSeq[p.name], seq)}
 		body, err := wire.AppendDigest(nil, &d, false)

@@ -54,3 +54,20 @@ func TestWaitForMembers(t *testing.T) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
+
+func TestHealth(t *testing.T) {
+	buses := startCluster(t, []bustest.Node{{Name: "a1", Zone: "a"}, {Name: "a2", Zone: "a"}, {Name: "b1", Zone: "b"}}, nil)
+	h := buses[0].Health()
+	if h.Name != "a1" || h.Zone != "a" || h.Alive != 3 || h.Zones != 2 || h.Mode != "direct" || !h.Authenticated || h.Closed {
+		t.Fatalf("health %+v", h)
+	}
+	_ = buses[2].Close()
+	eventually(t, 10*time.Second, "b1 to be seen leaving", func() bool {
+		h := buses[0].Health()
+		return h.Alive == 2 && h.Left == 1 && h.Zones == 1
+	})
+	_ = buses[0].Close()
+	if !buses[0].Health().Closed {
+		t.Fatal("Health after Close does not say closed")
+	}
+}

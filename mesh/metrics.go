@@ -121,7 +121,7 @@ func (b *MeshBus) Health() Health {
 		Closed:        b.closed.Load(),
 		PendingAwaits: b.awaits.len(),
 	}
-	v := b.view.Load()
+	v := b.mustView()
 	for _, p := range v.nodes {
 		switch p.state {
 		case syncbus.MemberAlive:

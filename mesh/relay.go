@@ -134,7 +134,7 @@ func (b *MeshBus) aggregate(s *loopState, v *view, f *wire.Acks) {
 // flushAggregated forwards the entries whose deadline passed (all of them
 // when closing) and re-arms the timer for the next deadline.
 func (b *MeshBus) flushAggregated(s *loopState, all bool) {
-	v := b.view.Load()
+	v := b.mustView()
 	now := time.Now()
 	s.agg.armedAt = time.Time{}
 	var next time.Time
