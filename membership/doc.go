@@ -20,6 +20,16 @@
 // drops and counts. NetTransport is the implementation on real sockets, one
 // UDP and one TCP socket on one port.
 //
+// A transport that can send one datagram to several addresses at once also
+// implements MultiSender; the data plane, which seals a frame once for all
+// its receivers, looks for it with a type assertion and otherwise calls
+// SendDatagram per receiver. On Linux NetTransport sends such a fanout
+// with sendmmsg, up to 64 addresses per system call, and its reader takes
+// up to NetConfig.ReadBatch datagrams per recvmmsg call off the socket;
+// other systems send and read one datagram per call. Either way the
+// datagrams, their order and the split between the two consumers are the
+// same, and NetStats counts the system calls next to the datagrams.
+//
 // # Usage
 //
 // New starts a node and returns at once; it joins Config.Seeds in the

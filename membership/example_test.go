@@ -1,8 +1,10 @@
 package membership_test
 
 import (
+	"errors"
 	"fmt"
 	"log"
+	"net/netip"
 	"time"
 
 	"github.com/warpmesh/warp/membership"
@@ -95,4 +97,53 @@ func ExampleNetTransport() {
 		fmt.Println("lost")
 	}
 	// Output: "hi" from a: true
+}
+
+// A frame sealed once goes to several peers in one call where the transport
+// can batch; other transports get one SendDatagram per peer.
+func ExampleMultiSender() {
+	sender, err := membership.NewNetTransport(membership.NetConfig{BindAddr: "127.0.0.1", BindPort: -1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sender.Shutdown()
+	var peers []*membership.NetTransport
+	var addrs []netip.AddrPort
+	for range 3 {
+		p, err := membership.NewNetTransport(membership.NetConfig{BindAddr: "127.0.0.1", BindPort: -1})
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer p.Shutdown()
+		peers = append(peers, p)
+		addrs = append(addrs, p.Addr())
+	}
+
+	frame := []byte{wire.Marker, 'e', 'v'}
+	var tr membership.Transport = sender
+	if ms, ok := tr.(membership.MultiSender); ok {
+		err = ms.SendDatagramTo(addrs, frame)
+	} else {
+		for _, a := range addrs {
+			err = errors.Join(err, tr.SendDatagram(a, frame))
+		}
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i, p := range peers {
+		select {
+		case d := <-p.Datagrams():
+			fmt.Printf("peer %d got %q\n", i, d.Data[1:])
+			d.Release()
+		case <-time.After(5 * time.Second):
+			fmt.Println("lost")
+		}
+	}
+	fmt.Println("datagrams sent:", sender.Stats().DatagramsSent)
+	// Output:
+	// peer 0 got "ev"
+	// peer 1 got "ev"
+	// peer 2 got "ev"
+	// datagrams sent: 3
 }

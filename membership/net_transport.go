@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -35,6 +36,13 @@ const (
 	defaultQueue        = 1024
 	defaultSocketBuffer = 4 << 20
 
+	// defaultReadBatch datagrams per recvmmsg take nearly all of the
+	// per-call cost off a burst (BENCHMARKS.md, "membership transport");
+	// each slot pins a MaxDatagramSize buffer, so more buys little and
+	// costs memory. maxReadBatch bounds what a configuration may ask.
+	defaultReadBatch = 32
+	maxReadBatch     = 256
+
 	autoBindTries = 10
 )
 
@@ -56,6 +64,12 @@ type NetConfig struct {
 	// buffers (SO_RCVBUF, SO_SNDBUF); default 4 MiB. The kernel may grant
 	// less (on Linux, at most net.core.rmem_max).
 	SocketBuffer int
+	// ReadBatch is how many datagrams the reader takes off the UDP socket
+	// in one system call where the system can (recvmmsg, on Linux);
+	// default 32, at most 256. 1 reads one datagram per call, as other
+	// systems always do. Each slot of a batch holds a buffer of
+	// MaxDatagramSize bytes for the transport's lifetime.
+	ReadBatch int
 	// Logger receives the transport's own messages, at a bounded rate;
 	// nil discards them.
 	Logger *slog.Logger
@@ -86,6 +100,7 @@ func (c *NetConfig) validate() (netip.Addr, error) {
 		{"DatagramQueue", &c.DatagramQueue, defaultQueue},
 		{"PacketQueue", &c.PacketQueue, defaultQueue},
 		{"SocketBuffer", &c.SocketBuffer, defaultSocketBuffer},
+		{"ReadBatch", &c.ReadBatch, defaultReadBatch},
 	} {
 		switch {
 		case *q.v == 0:
@@ -93,6 +108,9 @@ func (c *NetConfig) validate() (netip.Addr, error) {
 		case *q.v < 0:
 			return netip.Addr{}, fmt.Errorf("%w: %s %d is negative", ErrConfig, q.name, *q.v)
 		}
+	}
+	if c.ReadBatch > maxReadBatch {
+		return netip.Addr{}, fmt.Errorf("%w: ReadBatch %d is above %d", ErrConfig, c.ReadBatch, maxReadBatch)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -118,11 +136,31 @@ type NetStats struct {
 	StreamsAccepted uint64
 	// ReadErrors counts failed socket reads other than the one at shutdown.
 	ReadErrors uint64
+	// ReadCalls counts the socket reads that returned datagrams. Batched
+	// reads take several datagrams per call, so under load it grows more
+	// slowly than the datagrams and packets it read.
+	ReadCalls uint64
+
+	// DatagramsSent counts data-plane datagrams handed to the network by
+	// SendDatagram and SendDatagramTo, one per destination. SendCalls
+	// counts the system calls that sent them (and the failed ones): fewer
+	// than the datagrams when SendDatagramTo batches.
+	DatagramsSent uint64
+	SendCalls     uint64
+	// SendDropped counts data-plane datagrams the system refused in a way
+	// that only means the datagram is lost (see SendDatagram); they are
+	// not reported as errors. SendErrors counts those that failed for any
+	// other reason; SendDatagramTo returns the first of its failures.
+	SendDropped uint64
+	SendErrors  uint64
+	// PacketsSent counts memberlist's datagrams sent.
+	PacketsSent uint64
 }
 
 // NetTransport is the Transport on real sockets: one UDP and one TCP socket
-// bound to the same port. One goroutine reads the UDP socket and splits
-// what it reads between the data plane and memberlist; one accepts TCP
+// bound to the same port. One goroutine reads the UDP socket, a batch of
+// datagrams per system call where the system allows, and splits what it
+// reads between the data plane and memberlist; one accepts TCP
 // connections for memberlist. Both stop in Shutdown, which also closes every
 // TCP connection the transport handed out, so that none of memberlist's
 // readers outlives it by a TCP timeout.
@@ -133,7 +171,20 @@ type NetTransport struct {
 	tcp  *net.TCPListener
 	addr netip.AddrPort // as bound; the address may be unspecified
 
-	log *limitedLog
+	log   *limitedLog
+	hooks netHooks
+
+	// reader is the read loop's alone once the loop started: only the
+	// loop replaces it, and tests look at it only when the loop cannot.
+	reader datagramReader
+
+	// bw sends batches with sendmmsg; nil where the system has no batched
+	// send. noBatch is set once the system turned out not to have it
+	// after all, and SendDatagramTo then sends one datagram per call.
+	bw        batchWriter
+	noBatch   atomic.Bool
+	sendPool  sync.Pool // of *sendBatch
+	localAddr net.Addr  // for the errors of batched sends
 
 	dataCh   chan *Datagram
 	packetCh chan *memberlist.Packet
@@ -155,12 +206,36 @@ type NetTransport struct {
 	dataReceived, dataDropped       atomic.Uint64
 	packetsReceived, packetsDropped atomic.Uint64
 	empty, streams, readErrors      atomic.Uint64
+	readCalls                       atomic.Uint64
+	dataSent, sendCalls             atomic.Uint64
+	sendDropped, sendErrors         atomic.Uint64
+	packetsSent                     atomic.Uint64
+}
+
+// netHooks let this package's tests reach into a NetTransport; the zero
+// value is what NewNetTransport uses.
+type netHooks struct {
+	// pause, when not nil, is called before every read, and the reader
+	// waits until the channel it returns is closed: a test queues
+	// datagrams on the socket meanwhile, to have the reader find a
+	// backlog.
+	pause func() <-chan struct{}
+	// newReader, when not nil, replaces the batched reader the system
+	// offers; returning nil leaves single reads.
+	newReader func(c *net.UDPConn, batch int) datagramReader
+	// wrapWriter, when not nil, wraps the batched writer, to shorten its
+	// batches or inject its errors.
+	wrapWriter func(batchWriter) batchWriter
 }
 
 var _ Transport = (*NetTransport)(nil)
 
 // NewNetTransport binds the sockets and starts the transport's goroutines.
 func NewNetTransport(cfg NetConfig) (*NetTransport, error) {
+	return newNetTransport(cfg, netHooks{})
+}
+
+func newNetTransport(cfg NetConfig, hooks netHooks) (*NetTransport, error) {
 	ip, err := cfg.validate()
 	if err != nil {
 		return nil, err
@@ -170,16 +245,26 @@ func NewNetTransport(cfg NetConfig) (*NetTransport, error) {
 		return nil, err
 	}
 	t := &NetTransport{
-		udp:      udp,
-		tcp:      tcp,
-		addr:     udp.LocalAddr().(*net.UDPAddr).AddrPort(),
-		log:      newLimitedLog(cfg.Logger, 5, 10),
-		dataCh:   make(chan *Datagram, cfg.DatagramQueue),
-		packetCh: make(chan *memberlist.Packet, cfg.PacketQueue),
-		streamCh: make(chan net.Conn),
-		done:     make(chan struct{}),
-		conns:    make(map[*trackedConn]struct{}),
+		udp:       udp,
+		tcp:       tcp,
+		addr:      udp.LocalAddr().(*net.UDPAddr).AddrPort(),
+		localAddr: udp.LocalAddr(),
+		log:       newLimitedLog(cfg.Logger, 5, 10),
+		hooks:     hooks,
+		dataCh:    make(chan *Datagram, cfg.DatagramQueue),
+		packetCh:  make(chan *memberlist.Packet, cfg.PacketQueue),
+		streamCh:  make(chan net.Conn),
+		done:      make(chan struct{}),
+		conns:     make(map[*trackedConn]struct{}),
 	}
+	// The socket's family decides how batched sends address their peers;
+	// an IPv4 socket reports a 4-byte address, a dual-stack one "::".
+	t.bw = newBatchWriter(udp, t.addr.Addr().Is4())
+	if t.bw != nil && hooks.wrapWriter != nil {
+		t.bw = hooks.wrapWriter(t.bw)
+	}
+	t.sendPool.New = func() any { return newSendBatch() }
+	t.reader = t.newReader(cfg.ReadBatch)
 	t.addr = netip.AddrPortFrom(t.addr.Addr().Unmap(), t.addr.Port())
 	t.small.New = func() any { return &Datagram{buf: make([]byte, smallDatagramSize)} }
 	t.large.New = func() any { return &Datagram{buf: make([]byte, MaxDatagramSize)} }
@@ -248,21 +333,43 @@ func (t *NetTransport) Stats() NetStats {
 		Empty:             t.empty.Load(),
 		StreamsAccepted:   t.streams.Load(),
 		ReadErrors:        t.readErrors.Load(),
+		ReadCalls:         t.readCalls.Load(),
+		DatagramsSent:     t.dataSent.Load(),
+		SendCalls:         t.sendCalls.Load(),
+		SendDropped:       t.sendDropped.Load(),
+		SendErrors:        t.sendErrors.Load(),
+		PacketsSent:       t.packetsSent.Load(),
 	}
 }
 
-// readLoop is the only reader of the UDP socket. It reads into its own
-// buffer and never blocks on a consumer: a datagram whose channel is full
-// is dropped and counted.
+// readLoop is the only reader of the UDP socket. It reads into buffers of
+// its own, a batch of datagrams per call where the system allows, and never
+// blocks on a consumer: a datagram whose channel is full is dropped and
+// counted, and the rest of its batch goes on to its own channels.
 func (t *NetTransport) readLoop() {
 	defer t.wg.Done()
-	buf := make([]byte, MaxDatagramSize)
+	r := t.reader
 	backoff := newBackoff(5*time.Millisecond, time.Second)
 	for {
-		n, from, err := t.udp.ReadFromUDPAddrPort(buf)
+		if t.hooks.pause != nil {
+			select {
+			case <-t.hooks.pause():
+			case <-t.done:
+				return
+			}
+		}
+		n, err := r.read()
 		if err != nil {
 			if t.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return
+			}
+			if _, single := r.(*singleReader); !single && errors.Is(err, syscall.ENOSYS) {
+				// A kernel or sandbox without recvmmsg: it will not
+				// appear later, so read one datagram per call from now on.
+				t.log.Log(slog.LevelInfo, "membership: batched UDP reads unsupported; reading one datagram per call", "err", err)
+				r = newSingleReader(t.udp)
+				t.reader = r // and let the batch's buffers go
+				continue
 			}
 			t.readErrors.Add(1)
 			t.log.Log(slog.LevelWarn, "membership: UDP read failed", "err", err)
@@ -272,15 +379,40 @@ func (t *NetTransport) readLoop() {
 			continue
 		}
 		backoff.reset()
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		switch {
-		case n == 0:
-			t.empty.Add(1)
-		case buf[0] == wire.Marker:
-			t.deliverDatagram(from, buf[:n])
-		default:
-			t.deliverPacket(from, buf[:n])
+		t.readCalls.Add(1)
+		for i := range n {
+			p, from := r.datagram(i)
+			t.dispatch(from, p)
 		}
+	}
+}
+
+// newReader returns the batched reader the system offers for batch
+// datagrams per call, or one that reads a datagram per call.
+func (t *NetTransport) newReader(batch int) datagramReader {
+	if batch > 1 {
+		newBatch := newBatchReader
+		if t.hooks.newReader != nil {
+			newBatch = t.hooks.newReader
+		}
+		if r := newBatch(t.udp, batch); r != nil {
+			return r
+		}
+	}
+	return newSingleReader(t.udp)
+}
+
+// dispatch hands one datagram read from the socket to its consumer; p is
+// the reader's buffer, so whatever is kept is copied.
+func (t *NetTransport) dispatch(from netip.AddrPort, p []byte) {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	switch {
+	case len(p) == 0:
+		t.empty.Add(1)
+	case p[0] == wire.Marker:
+		t.deliverDatagram(from, p)
+	default:
+		t.deliverPacket(from, p)
 	}
 }
 
@@ -394,26 +526,54 @@ func (t *NetTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time
 	if err != nil {
 		return time.Time{}, err
 	}
-	if err := t.send(to, b); err != nil {
+	if t.closed.Load() {
+		return time.Time{}, syncbus.ErrClosed
+	}
+	if _, err := t.udp.WriteToUDPAddrPort(b, unmapPort(to)); err != nil {
 		return time.Time{}, err
 	}
+	t.packetsSent.Add(1)
 	return time.Now(), nil
 }
 
-// SendDatagram implements Transport.
+// SendDatagram implements Transport. A send that the system refuses only
+// because the datagram is lost on its way (the peer's port was
+// unreachable, a route is down, the interface's queue is full) returns nil
+// and is counted in NetStats.SendDropped; any other failure is returned.
 func (t *NetTransport) SendDatagram(addr netip.AddrPort, b []byte) error {
-	return t.send(addr, b)
-}
-
-func (t *NetTransport) send(to netip.AddrPort, b []byte) error {
 	if t.closed.Load() {
 		return syncbus.ErrClosed
 	}
-	if a := to.Addr(); a.Is4In6() {
-		to = netip.AddrPortFrom(a.Unmap(), to.Port())
-	}
+	return t.sendOne(unmapPort(addr), b)
+}
+
+// sendOne sends one data-plane datagram with one system call and accounts
+// for it.
+func (t *NetTransport) sendOne(to netip.AddrPort, b []byte) error {
 	_, err := t.udp.WriteToUDPAddrPort(b, to)
-	return err
+	t.sendCalls.Add(1)
+	switch {
+	case err == nil:
+		t.dataSent.Add(1)
+		return nil
+	case t.closed.Load():
+		return syncbus.ErrClosed
+	case isDrop(err):
+		t.sendDropped.Add(1)
+		return nil
+	default:
+		t.sendErrors.Add(1)
+		return err
+	}
+}
+
+// unmapPort turns an IPv4-mapped IPv6 address into the IPv4 one, which
+// every socket family here accepts.
+func unmapPort(ap netip.AddrPort) netip.AddrPort {
+	if a := ap.Addr(); a.Is4In6() {
+		return netip.AddrPortFrom(a.Unmap(), ap.Port())
+	}
+	return ap
 }
 
 // resolveUDP parses "ip:port", resolving a host name only when it must.

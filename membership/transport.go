@@ -39,6 +39,21 @@ type Transport interface {
 	SendDatagram(addr netip.AddrPort, b []byte) error
 }
 
+// MultiSender is implemented by transports that can send one datagram to
+// several addresses at once (sendmmsg on Linux). The data plane seals a
+// frame once for all its receivers; a Transport that is also a MultiSender
+// sends it to all of them for the cost of about one system call. Callers
+// detect it with a type assertion and fall back to one SendDatagram per
+// address.
+//
+// SendDatagramTo sends b to every address of addrs, as SendDatagram would
+// to each: a datagram the network drops is not an error. It tries every
+// address even when some fail, and then returns the first error, if any.
+// It retains neither b nor addrs, and it is safe for concurrent use.
+type MultiSender interface {
+	SendDatagramTo(addrs []netip.AddrPort, b []byte) error
+}
+
 // Datagram is one datagram of the data plane received by a Transport.
 //
 // Data is borrowed from the transport: it is valid until Release is called

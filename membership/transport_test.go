@@ -18,11 +18,18 @@ import (
 
 func newTestTransport(t testing.TB, mod func(*NetConfig)) *NetTransport {
 	t.Helper()
+	return newHookedTransport(t, mod, netHooks{})
+}
+
+// newHookedTransport starts a transport on loopback with test hooks, and
+// shuts it down when the test ends.
+func newHookedTransport(t testing.TB, mod func(*NetConfig), hooks netHooks) *NetTransport {
+	t.Helper()
 	cfg := NetConfig{BindAddr: "127.0.0.1", BindPort: -1, Logger: testLogger()}
 	if mod != nil {
 		mod(&cfg)
 	}
-	tr, err := NewNetTransport(cfg)
+	tr, err := newNetTransport(cfg, hooks)
 	if err != nil {
 		t.Fatalf("NewNetTransport: %v", err)
 	}
@@ -254,6 +261,8 @@ func TestNetConfigRejectsNonsense(t *testing.T) {
 		{BindAddr: "127.0.0.1", DatagramQueue: -1},
 		{BindAddr: "127.0.0.1", PacketQueue: -1},
 		{BindAddr: "127.0.0.1", SocketBuffer: -1},
+		{BindAddr: "127.0.0.1", ReadBatch: -1},
+		{BindAddr: "127.0.0.1", ReadBatch: maxReadBatch + 1},
 	} {
 		if _, err := NewNetTransport(c); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: %v, want ErrConfig", c, err)

@@ -30,6 +30,7 @@ type MeshBus struct {
 	opener  *wire.Opener
 	ml      *membership.Membership
 	tr      membership.Transport
+	multi   membership.MultiSender // tr, when it can send to many at once
 
 	disp    *syncbus.Dispatcher
 	ids     *syncbus.IDGenerator
@@ -77,6 +78,11 @@ var (
 	_ syncbus.MetricsReporter  = (*MeshBus)(nil)
 )
 
+// dataQueue is how many received datagrams of the data plane may wait for
+// the event loop (about 40 events each under load) before new ones are
+// dropped; each holds a pooled 2 KiB buffer.
+const dataQueue = 8192
+
 // NewMeshBus starts a mesh node: it binds its port, starts joining
 // opts.Peers in the background (an unreachable seed is retried and logged,
 // never an error here) and returns. A bad option is an error.
@@ -113,6 +119,18 @@ func NewMeshBus(opts MeshOptions) (*MeshBus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mesh: %w", err)
 	}
+	if mcfg.Transport == nil {
+		// The data plane's bursts are deeper than membership's default
+		// queue allows for: a receiver that is briefly busy would drop them.
+		nt, err := membership.NewNetTransport(membership.NetConfig{
+			BindAddr: opts.BindAddr, BindPort: opts.Port,
+			DatagramQueue: dataQueue, Logger: opts.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("mesh: %w", err)
+		}
+		mcfg.Transport = nt // membership owns it from here, failure included
+	}
 	ml, err := membership.New(mcfg)
 	if err != nil {
 		return nil, fmt.Errorf("mesh: %w", err)
@@ -137,6 +155,7 @@ func NewMeshBus(opts MeshOptions) (*MeshBus, error) {
 		done:    make(chan struct{}),
 		kick:    make(chan struct{}, 1),
 	}
+	b.multi, _ = b.tr.(membership.MultiSender)
 	b.loopIdle.Store(true)
 	b.fitsWithoutCheck = fitsBudget(b.name, b.zone, b.region)
 	b.awaits.init()

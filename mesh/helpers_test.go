@@ -14,13 +14,21 @@ import (
 // eventually waits until cond holds, failing the test at the deadline.
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !waitFor(timeout, cond) {
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	}
+}
+
+// waitFor polls cond until it holds or timeout passes, and reports which.
+func waitFor(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+			return false
 		}
 		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
 	}
+	return true
 }
 
 // joinNode starts one more node that joins the cluster of seed, with the

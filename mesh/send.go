@@ -93,6 +93,16 @@ func (b *MeshBus) sendTo(v *view, c class, body []byte, ob *outbox, addrs ...net
 		return
 	}
 	ob.scratch = dg
+	if b.multi != nil && len(addrs) > 1 {
+		// One system call for every receiver, where the transport can.
+		if err := b.multi.SendDatagramTo(addrs, dg); err != nil {
+			b.c.drop("send")
+		}
+		for _, a := range addrs {
+			b.count(v, c, a, len(dg))
+		}
+		return
+	}
 	for _, a := range addrs {
 		b.sendDatagram(v, c, a, dg)
 	}
@@ -104,12 +114,18 @@ func (b *MeshBus) sendDatagram(v *view, c class, to netip.AddrPort, dg []byte) {
 		b.c.drop("send")
 		return
 	}
-	if c == classRepair {
-		b.c.sentRepair.add(len(dg))
-	} else if p, ok := v.byAddr[to]; ok && p.zone != b.zone {
-		b.c.sentRemote.add(len(dg))
-	} else {
-		b.c.sentLocal.add(len(dg))
+	b.count(v, c, to, len(dg))
+}
+
+// count accounts one datagram sent, by class and by the zone it went to.
+func (b *MeshBus) count(v *view, c class, to netip.AddrPort, n int) {
+	switch p, ok := v.byAddr[to]; {
+	case c == classRepair:
+		b.c.sentRepair.add(n)
+	case ok && p.zone != b.zone:
+		b.c.sentRemote.add(n)
+	default:
+		b.c.sentLocal.add(n)
 	}
 }
 
