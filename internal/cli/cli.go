@@ -124,16 +124,6 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// exactArgs is cobra.ExactArgs reporting a usage error.
-func exactArgs(n int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) != n {
-			return usagef("%s takes %d argument(s), got %d", cmd.CommandPath(), n, len(args))
-		}
-		return nil
-	}
-}
-
 // applyEnv sets every flag that was not given on the command line from its
 // WARP_* environment variable.
 func applyEnv(cmd *cobra.Command, lookupEnv func(string) (string, bool)) error {
