@@ -24,7 +24,6 @@ type await struct {
 	relays map[string]string
 	avoid  map[string]bool
 	// Retransmission schedule.
-	start    time.Time
 	attempts int
 	nextTry  time.Time
 }
@@ -35,7 +34,6 @@ func newAwait(ev *wire.Event, tr *zones.Tracker, start time.Time) *await {
 		ev:      *ev,
 		done:    make(chan struct{}),
 		tracker: tr,
-		start:   start,
 		nextTry: start.Add(retransmitAfter(0)),
 	}
 }

@@ -21,6 +21,23 @@ import (
 
 var secTwoNodes = []bustest.Node{{Name: "a", Zone: "z"}, {Name: "b", Zone: "z"}}
 
+// startTappedPair starts the two nodes of secTwoNodes, the first sending
+// through a tap that can inspect, drop or stall its frames; tune changes
+// the first node's options.
+func startTappedPair(t *testing.T, tune func(*mesh.MeshOptions)) (*secTap, []*mesh.MeshBus) {
+	t.Helper()
+	tap := newSecTap(t)
+	buses := startCluster(t, secTwoNodes, func(i int, o *mesh.MeshOptions) {
+		if i == 0 {
+			o.Transport = tap
+			if tune != nil {
+				tune(o)
+			}
+		}
+	})
+	return tap, buses
+}
+
 // secLogRecorder is a slog.Handler that keeps every record.
 type secLogRecorder struct {
 	mu   sync.Mutex
@@ -98,12 +115,7 @@ func TestBadFramesAreLoggedAtABoundedRate(t *testing.T) {
 // The test stalls an awaiting publisher's first datagram to b in the
 // transport while other goroutines of a send 1100 frames to b.
 func TestDelayedFrameIsNotTakenForReplay(t *testing.T) {
-	tap := newSecTap(t)
-	buses := startCluster(t, secTwoNodes, func(i int, o *mesh.MeshOptions) {
-		if i == 0 {
-			o.Transport = tap
-		}
-	})
+	tap, buses := startTappedPair(t, nil)
 	a, b := buses[0], buses[1]
 	var wg sync.WaitGroup
 	got := secCollect(t, b, &wg)
@@ -172,12 +184,7 @@ func TestDelayedFrameIsNotTakenForReplay(t *testing.T) {
 // buffer would) until b asks for its repair, for at most two seconds: on
 // a path that loses nothing, no repair may be asked for.
 func TestDigestAnnouncesOnlySentEvents(t *testing.T) {
-	tap := newSecTap(t)
-	buses := startCluster(t, secTwoNodes, func(i int, o *mesh.MeshOptions) {
-		if i == 0 {
-			o.Transport = tap
-		}
-	})
+	tap, buses := startTappedPair(t, nil)
 	a, b := buses[0], buses[1]
 	var wg sync.WaitGroup
 	got := secCollect(t, b, &wg)
@@ -227,13 +234,7 @@ func TestDigestAnnouncesOnlySentEvents(t *testing.T) {
 // 40,000 events (repairs and digests pass), with a repair ring of 1024.
 func TestLongGapResyncsOnce(t *testing.T) {
 	const burst = 40000
-	tap := newSecTap(t)
-	buses := startCluster(t, secTwoNodes, func(i int, o *mesh.MeshOptions) {
-		if i == 0 {
-			o.Transport = tap
-			o.RepairBuffer = 1024
-		}
-	})
+	tap, buses := startTappedPair(t, func(o *mesh.MeshOptions) { o.RepairBuffer = 1024 })
 	a, b := buses[0], buses[1]
 	var wg sync.WaitGroup
 	got := secCollect(t, b, &wg)
@@ -277,12 +278,7 @@ func TestLongGapResyncsOnce(t *testing.T) {
 // newer event of the key with a vector clock (awaited, so b has it), and
 // lets b repair the old one.
 func TestRepairedEventKeepsNewerOne(t *testing.T) {
-	tap := newSecTap(t)
-	buses := startCluster(t, secTwoNodes, func(i int, o *mesh.MeshOptions) {
-		if i == 0 {
-			o.Transport = tap
-		}
-	})
+	tap, buses := startTappedPair(t, nil)
 	a, b := buses[0], buses[1]
 	var wg sync.WaitGroup
 	got := secCollect(t, b, &wg)
