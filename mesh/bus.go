@@ -37,9 +37,6 @@ type MeshBus struct {
 	relayed *syncbus.DedupeWindow // IDs of events republished by gateways
 	ackLat  *syncbus.LatencyRecorder
 
-	// fitsWithoutCheck is an encoded event size that surely fits a datagram.
-	fitsWithoutCheck int
-
 	num     numbering // this node's sequence numbers
 	sendBuf *sendBuffer
 	awaits  awaitTable
@@ -157,7 +154,6 @@ func NewMeshBus(opts MeshOptions) (*MeshBus, error) {
 	}
 	b.multi, _ = b.tr.(membership.MultiSender)
 	b.loopIdle.Store(true)
-	b.fitsWithoutCheck = fitsBudget(b.name, b.zone, b.region)
 	b.awaits.init()
 	if _, err := b.currentView(); err != nil {
 		_ = ml.Close()

@@ -218,7 +218,7 @@ func (b *MeshBus) onEvents(s *loopState, v *view, from netip.AddrPort, f *wire.E
 			fresh = false // relayed by several gateways
 		}
 		if fresh {
-			b.disp.Deliver(b.syncEvent(f.Origin, f.Zone, f.Region, ev))
+			b.disp.Deliver(ev.ToSync(f.Origin, f.Zone, f.Region))
 		} else {
 			b.c.duplicates.Add(1)
 		}

@@ -57,21 +57,8 @@ func (b *MeshBus) Relay(ctx context.Context, ev syncbus.Event) error {
 		b.c.duplicates.Add(1)
 		return nil // already relayed or received: delivering again would duplicate it
 	}
-	w := wire.Event{
-		ID:          ev.ID,
-		Key:         ev.Key,
-		Op:          ev.Op,
-		Scope:       ev.Scope,
-		Flags:       wire.EventRelayed,
-		Origin:      ev.Origin,
-		Zone:        ev.Zone,
-		Region:      ev.Region,
-		VectorClock: ev.VectorClock,
-		Time:        ev.Time.UnixNano(),
-	}
-	if w.Origin == b.name {
-		w.Origin = ""
-	}
+	w := wire.FromSync(&ev, b.name, b.zone, b.region)
+	w.Flags = wire.EventRelayed
 	if err := b.checkFits(&w); err != nil {
 		b.c.publishErrors.Add(1)
 		return err
@@ -101,33 +88,7 @@ func (b *MeshBus) newEvent(key string, op syncbus.Op, o *syncbus.PublishOptions)
 
 // deliverLocal hands an event published here to this node's subscriptions.
 func (b *MeshBus) deliverLocal(ev *wire.Event) {
-	b.disp.Deliver(b.syncEvent(b.name, b.zone, b.region, ev))
-}
-
-// syncEvent converts a wire event numbered by origin into what
-// subscribers receive.
-func (b *MeshBus) syncEvent(origin, zone, region string, ev *wire.Event) syncbus.Event {
-	out := syncbus.Event{
-		ID:          ev.ID,
-		Key:         ev.Key,
-		Op:          ev.Op,
-		Origin:      origin,
-		Zone:        zone,
-		Region:      region,
-		VectorClock: ev.VectorClock,
-		Scope:       ev.Scope,
-		Time:        time.Unix(0, ev.Time),
-	}
-	if ev.Origin != "" {
-		out.Origin = ev.Origin
-	}
-	if ev.Zone != "" {
-		out.Zone = ev.Zone
-	}
-	if ev.Region != "" {
-		out.Region = ev.Region
-	}
-	return out
+	b.disp.Deliver(ev.ToSync(b.name, b.zone, b.region))
 }
 
 // PublishAndAwait publishes an invalidation of key and returns once
@@ -222,42 +183,11 @@ func (b *MeshBus) publishAndAwait(ctx context.Context, key string, req zones.Req
 }
 
 // checkFits reports an event that cannot fit one datagram of this node,
-// whatever else travels with it. Most events are far below the limit: a
-// cheap upper bound of their encoded size settles those without encoding.
+// whatever else travels with it.
 func (b *MeshBus) checkFits(ev *wire.Event) error {
-	if eventSizeBound(ev) <= b.fitsWithoutCheck {
-		return nil
-	}
-	bld := builderPool.Get().(*wire.EventsBuilder)
-	defer builderPool.Put(bld)
-	hdr := b.frameHeader(wire.FlagRelay | wire.FlagRetransmit)
-	if err := bld.Reset(&hdr, wire.DefaultDatagramBudget); err != nil {
-		return errTooLarge(err)
-	}
-	probe := *ev
-	probe.Seq = ^uint64(0) >> 1 // the widest a seq delta gets
-	probe.Flags |= wire.EventAckWanted
-	if _, err := bld.Append(&probe); err != nil {
+	hdr := b.frameHeader(0)
+	if err := wire.CheckFits(&hdr, ev, wire.DefaultDatagramBudget); err != nil {
 		return errTooLarge(err)
 	}
 	return nil
-}
-
-// fitsBudget is the encoded event size that always fits a default
-// datagram next to this node's frame header.
-func fitsBudget(name, zone, region string) int {
-	return wire.DefaultDatagramBudget - wire.MaxOverhead - (len(name) + len(zone) + len(region) + 3*3) - 64
-}
-
-// eventSizeBound is an upper bound of an event's msgpack encoding.
-func eventSizeBound(ev *wire.Event) int {
-	n := 1 + 9 + 18 + 5 + len(ev.Key) + 3 + 9 + 9
-	n += 3*5 + len(ev.Origin) + len(ev.Zone) + len(ev.Region)
-	if len(ev.VectorClock) > 0 {
-		n += 5
-		for name := range ev.VectorClock {
-			n += 5 + len(name) + 9
-		}
-	}
-	return n
 }

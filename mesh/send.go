@@ -9,9 +9,6 @@ import (
 	"github.com/warpmesh/warp/zones"
 )
 
-// builderPool holds EventsBuilders for checkFits.
-var builderPool = sync.Pool{New: func() any { return new(wire.EventsBuilder) }}
-
 // outbox is what one sending goroutine seals and frames with: its own
 // Sealer, so that the frames of each sender ID leave in the order of their
 // counters (a frame sealed by one goroutine and sent late, after another
