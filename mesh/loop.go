@@ -243,7 +243,7 @@ func (b *MeshBus) onEvents(s *loopState, v *view, from netip.AddrPort, f *wire.E
 // sendAcks acknowledges seqs of origin's incarnation boot to the node the
 // events came from (the publisher, or the relay that forwarded them).
 func (b *MeshBus) sendAcks(s *loopState, v *view, to netip.AddrPort, origin string, boot uint64, seqs []uint64) {
-	f := wire.Acks{Origin: origin, Boot: boot, Acks: []wire.Ack{{Node: b.name, Seqs: seqs}}}
+	f := wire.Acks{Origin: origin, Boot: boot, Acks: []wire.Ack{{Node: b.name, Seqs: seqs, Boot: b.boot}}}
 	body, err := wire.AppendAcks(s.out[:0], &f, false)
 	if err != nil {
 		b.log.Error("mesh: encoding acks", "err", err)

@@ -26,6 +26,7 @@ type aggregator struct {
 type aggEntry struct {
 	to       netip.AddrPort      // the origin
 	acks     map[string][]uint64 // node -> seqs to forward
+	boots    map[string]uint64   // node -> the incarnation that acked
 	waiting  map[uint64]int      // seq -> peer acks still expected
 	deadline time.Time
 }
@@ -82,7 +83,7 @@ func (b *MeshBus) fanOut(s *loopState, v *view, from netip.AddrPort, f *wire.Eve
 	k := originKey{f.Origin, f.Boot}
 	e := s.agg.pending[k]
 	if e == nil {
-		e = &aggEntry{to: from, acks: make(map[string][]uint64), waiting: make(map[uint64]int)}
+		e = &aggEntry{to: from, acks: make(map[string][]uint64), boots: make(map[string]uint64), waiting: make(map[uint64]int)}
 		s.agg.pending[k] = e
 	}
 	for _, seq := range s.ackSeqs {
@@ -116,6 +117,7 @@ func (b *MeshBus) aggregate(s *loopState, v *view, f *wire.Acks) {
 	}
 	for _, a := range f.Acks {
 		e.acks[a.Node] = append(e.acks[a.Node], a.Seqs...)
+		e.boots[a.Node] = a.Boot
 		for _, seq := range a.Seqs {
 			if n, ok := e.waiting[seq]; ok {
 				if n <= 1 {
@@ -183,7 +185,7 @@ func (b *MeshBus) flushEntry(s *loopState, v *view, k originKey, e *aggEntry) {
 				send()
 			}
 		}
-		f.Acks = append(f.Acks, wire.Ack{Node: n, Seqs: seqs})
+		f.Acks = append(f.Acks, wire.Ack{Node: n, Seqs: seqs, Boot: e.boots[n]})
 		total += len(seqs)
 	}
 	if len(f.Acks) > 0 {

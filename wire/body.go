@@ -27,8 +27,10 @@ const (
 	FrameDigest
 	// FramePresence announces a bridge node on a broker.
 	FramePresence
+	// FrameCredit grants an origin flow-control credit.
+	FrameCredit
 
-	maxFrameType = FramePresence
+	maxFrameType = FrameCredit
 )
 
 // compressedBit marks a body whose msgpack payload is lz4-compressed.

@@ -142,7 +142,7 @@ func TestRandomRoundTrips(t *testing.T) {
 
 		a := &wire.Acks{Origin: randName(r, 50, false), Boot: randUint(r)}
 		for range r.IntN(20) {
-			a.Acks = append(a.Acks, wire.Ack{Node: randName(r, 30, false), Seqs: randSeqs(r, r.IntN(50))})
+			a.Acks = append(a.Acks, wire.Ack{Node: randName(r, 30, false), Seqs: randSeqs(r, r.IntN(50)), Boot: randUint(r)})
 		}
 		if body, err = wire.AppendAcks(nil, a, compress); err != nil {
 			t.Fatalf("case %d: encode acks: %v", i, err)
@@ -328,7 +328,7 @@ func TestDecodeRejectsWrongType(t *testing.T) {
 	if err := wire.DecodeEvents(body, new(wire.Events)); !errors.Is(err, wire.ErrMalformed) {
 		t.Errorf("digest decoded as events: %v", err)
 	}
-	for _, b := range [][]byte{nil, {0}, {7}, {0x7f}, {0x80}} {
+	for _, b := range [][]byte{nil, {0}, {8}, {0x7f}, {0x80}} {
 		if _, err := wire.PeekType(b); !errors.Is(err, wire.ErrMalformed) {
 			t.Errorf("PeekType(%x) = %v, want ErrMalformed", b, err)
 		}

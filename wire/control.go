@@ -9,11 +9,12 @@ import (
 // repair requests and their answers, digests and presence. Their msgpack
 // layouts are one array each:
 //
-//	Acks:          [Origin, Boot, [[Node, [Seq-prev, …]], …]]
+//	Acks:          [Origin, Boot, [[Node, [Seq-prev, …], NodeBoot], …]]
 //	RepairRequest: [Origin, Boot, [From, To, From, To, …]]
 //	Unavailable:   [Origin, Boot, [From, To, From, To, …]]
 //	Digest:        [Origin, Boot, Seq, Start]
 //	Presence:      [Node, Zone, Region, Boot, Interval (ns), Leaving]
+//	Credit:        [Origin, Boot, Node, NodeBoot, Limit]
 //
 // An ack's sequence numbers are signed differences from the previous one
 // (from 0), so a run of consecutive numbers costs a byte each.
@@ -36,6 +37,11 @@ type Ack struct {
 	Node string
 	// Seqs are the sequence numbers of the events it applied.
 	Seqs []uint64
+	// Boot is the acknowledging node's incarnation: an ack promises that
+	// this incarnation applied the events, so a publisher counts it only
+	// for the incarnation it sent them to. 0 when the sender did not say
+	// (a frame of the first layout, which had two fields).
+	Boot uint64
 }
 
 // SeqRange is an inclusive range of sequence numbers; From <= To.
@@ -88,10 +94,24 @@ type Presence struct {
 	Leaving bool
 }
 
+// Credit is flow control: Node (incarnation NodeBoot) lets Origin
+// (incarnation Boot) send it the events numbered up to Limit. A receiver
+// grants what its subscriptions can take; a publisher does not run more
+// than its slowest receiver's credit ahead (see the mesh's documentation).
+type Credit struct {
+	Origin   string
+	Boot     uint64
+	Node     string
+	NodeBoot uint64
+	Limit    uint64
+}
+
 // Field counts and minimum encoded sizes, for the length checks.
 const (
 	acksFields     = 3
-	ackFields      = 2
+	ackFields      = 2 // the fields every ack has; Boot came third
+	ackAllFields   = 3
+	creditFields   = 5
 	minAckSize     = 4 // array, 1-byte node, empty seq array
 	rangesFields   = 3
 	digestFields   = 4
@@ -123,7 +143,7 @@ func AppendAcks(dst []byte, f *Acks, compress bool) ([]byte, error) {
 		b = appendArrayHeader(b, len(f.Acks))
 		for i := range f.Acks {
 			a := &f.Acks[i]
-			b = appendArrayHeader(b, ackFields)
+			b = appendArrayHeader(b, ackAllFields)
 			b = appendString(b, a.Node)
 			b = appendArrayHeader(b, len(a.Seqs))
 			var prev uint64
@@ -131,6 +151,7 @@ func AppendAcks(dst []byte, f *Acks, compress bool) ([]byte, error) {
 				b = appendInt(b, int64(s-prev))
 				prev = s
 			}
+			b = appendUint(b, a.Boot)
 		}
 		return b
 	})
@@ -172,7 +193,11 @@ func DecodeAcks(body []byte, f *Acks) error {
 				prev += uint64(r.int("seq"))
 				a.Seqs[j] = prev
 			}
-			r.skipFields(m, ackFields)
+			a.Boot = 0
+			if m > ackFields {
+				a.Boot = r.uint("node boot")
+			}
+			r.skipFields(m, ackAllFields)
 		}
 		r.what, r.item = "acks", -1
 		r.skipFields(n, acksFields)
@@ -339,6 +364,43 @@ func DecodePresence(body []byte, f *Presence) error {
 		}
 		f.Leaving = r.bool("leaving")
 		r.skipFields(n, presenceFields)
+	})
+}
+
+// AppendCredit appends the body of a Credit frame to dst.
+func AppendCredit(dst []byte, f *Credit, compress bool) ([]byte, error) {
+	if err := checkName("origin", f.Origin, true); err != nil {
+		return dst, err
+	}
+	if err := checkName("node", f.Node, true); err != nil {
+		return dst, err
+	}
+	return encodeBody(dst, FrameCredit, compress, func(b []byte) []byte {
+		b = appendArrayHeader(b, creditFields)
+		b = appendString(b, f.Origin)
+		b = appendUint(b, f.Boot)
+		b = appendString(b, f.Node)
+		b = appendUint(b, f.NodeBoot)
+		return appendUint(b, f.Limit)
+	})
+}
+
+// DecodeCredit decodes a Credit frame body into f.
+func DecodeCredit(body []byte, f *Credit) error {
+	return decodeWith(body, FrameCredit, "credit", func(r *reader) {
+		n := header(r, creditFields)
+		r.stringInto(&f.Origin, "origin", MaxNameLen)
+		if r.err == nil && f.Origin == "" {
+			r.fail(ErrMalformed, "origin is empty")
+		}
+		f.Boot = r.uint("boot")
+		r.stringInto(&f.Node, "node", MaxNameLen)
+		if r.err == nil && f.Node == "" {
+			r.fail(ErrMalformed, "node is empty")
+		}
+		f.NodeBoot = r.uint("node boot")
+		f.Limit = r.uint("limit")
+		r.skipFields(n, creditFields)
 	})
 }
 

@@ -108,3 +108,18 @@ func TestCheckFits(t *testing.T) {
 		}
 	}
 }
+
+// An ack of the first layout ([Node, Seqs], no incarnation) still decodes,
+// with Boot 0: a publisher then cannot tell which incarnation acked.
+func TestAckWithoutBootDecodes(t *testing.T) {
+	// [origin "o", boot 1, [["n", [1, 1]]]]
+	body := []byte{byte(wire.FrameAcks), 0x93, 0xa1, 'o', 0x01, 0x91, 0x92, 0xa1, 'n', 0x92, 0x01, 0x01}
+	var f wire.Acks
+	f.Acks = []wire.Ack{{Boot: 99}} // a reused value must not keep an old Boot
+	if err := wire.DecodeAcks(body, &f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Acks) != 1 || f.Acks[0].Node != "n" || f.Acks[0].Boot != 0 || !reflect.DeepEqual(f.Acks[0].Seqs, []uint64{1, 2}) {
+		t.Fatalf("decoded %+v", f.Acks)
+	}
+}

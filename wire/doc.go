@@ -77,7 +77,7 @@
 // A body is one type byte, then the frame's msgpack payload:
 //
 //	offset size  field
-//	0      1     frame type (FrameEvents=1 … FramePresence=6) | 0x80 when lz4-compressed
+//	0      1     frame type (FrameEvents=1 … FrameCredit=7) | 0x80 when lz4-compressed
 //	1      v     compressed only: uvarint length of the uncompressed payload
 //	1(+v)  …     msgpack payload, or an lz4 block holding it
 //

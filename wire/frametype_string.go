@@ -14,11 +14,12 @@ func _() {
 	_ = x[FrameUnavailable-4]
 	_ = x[FrameDigest-5]
 	_ = x[FramePresence-6]
+	_ = x[FrameCredit-7]
 }
 
-const _FrameType_name = "FrameEventsFrameAcksFrameRepairRequestFrameUnavailableFrameDigestFramePresence"
+const _FrameType_name = "FrameEventsFrameAcksFrameRepairRequestFrameUnavailableFrameDigestFramePresenceFrameCredit"
 
-var _FrameType_index = [...]uint8{0, 11, 20, 38, 54, 65, 78}
+var _FrameType_index = [...]uint8{0, 11, 20, 38, 54, 65, 78, 89}
 
 func (i FrameType) String() string {
 	idx := int(i) - 1

@@ -104,6 +104,11 @@ func FuzzDecodePresence(f *testing.F) {
 	fuzzDecoder(f, seeds, wire.AppendPresence, wire.DecodePresence, same)
 }
 
+func FuzzDecodeCredit(f *testing.F) {
+	seeds := []*wire.Credit{{Origin: "o", Boot: 1, Node: "n", NodeBoot: 2, Limit: 4096}}
+	fuzzDecoder(f, seeds, wire.AppendCredit, wire.DecodeCredit, same)
+}
+
 // FuzzOpen feeds datagrams to openers with each golden key and with none.
 // What opens must be exactly what a Sealer with the reported sender and
 // counter makes of the body, and the body goes on to the frame decoders.
@@ -171,6 +176,8 @@ func decodeAny(t *testing.T, body []byte) {
 		err = wire.DecodeDigest(body, new(wire.Digest))
 	case wire.FramePresence:
 		err = wire.DecodePresence(body, new(wire.Presence))
+	case wire.FrameCredit:
+		err = wire.DecodeCredit(body, new(wire.Credit))
 	}
 	if err != nil && !errors.Is(err, wire.ErrMalformed) && !errors.Is(err, wire.ErrTooLarge) {
 		t.Fatalf("decode failed outside the error set: %v", err)

@@ -90,11 +90,12 @@ func goldenBodies() []goldenBody {
 				return nil
 			}}
 	}
-	acks := &wire.Acks{Origin: "node-a", Boot: 5, Acks: []wire.Ack{{Node: "node-b", Seqs: []uint64{1, 2, 3, 7}}, {Node: "node-c", Seqs: []uint64{2}}}}
+	acks := &wire.Acks{Origin: "node-a", Boot: 5, Acks: []wire.Ack{{Node: "node-b", Seqs: []uint64{1, 2, 3, 7}, Boot: 11}, {Node: "node-c", Seqs: []uint64{2}, Boot: 12}}}
 	repair := &wire.RepairRequest{Origin: "node-a", Boot: 5, Ranges: []wire.SeqRange{{10, 12}, {20, 20}}}
 	unavailable := &wire.Unavailable{Origin: "node-a", Boot: 5, Ranges: []wire.SeqRange{{1, 99}}}
 	digest := &wire.Digest{Origin: "node-a", Boot: 5, Seq: 1234, Start: 1000}
 	presence := &wire.Presence{Node: "bridge-1", Zone: "eu-west-1a", Region: "eu-west-1", Boot: 9, Interval: 5 * time.Second}
+	credit := &wire.Credit{Origin: "node-a", Boot: 5, Node: "node-b", NodeBoot: 11, Limit: 70000}
 	return []goldenBody{
 		events("events-one", goldenEventsOne(), false),
 		events("events-full", goldenEventsFull(), false),
@@ -133,6 +134,13 @@ func goldenBodies() []goldenBody {
 				return err
 			}
 			return compare(&got, presence)
+		}},
+		{"credit", "FuzzDecodeCredit", func() ([]byte, error) { return wire.AppendCredit(nil, credit, false) }, func(b []byte) error {
+			var got wire.Credit
+			if err := wire.DecodeCredit(b, &got); err != nil {
+				return err
+			}
+			return compare(&got, credit)
 		}},
 	}
 }
