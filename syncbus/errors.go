@@ -19,6 +19,12 @@ var (
 	ErrClosed = errors.New("syncbus: closed")
 	// ErrInvalidKey is returned for an empty key or lease ID.
 	ErrInvalidKey = errors.New("syncbus: invalid key")
+	// ErrBackpressure is returned by a publish that waited for its bus's
+	// flow control longer than the bus allows (for the mesh,
+	// MeshOptions.BackpressureTimeout): the receivers are not taking events
+	// as fast as they are published. Nothing was sent; the call may be
+	// retried. A publish whose own ctx ends first returns the ctx's error.
+	ErrBackpressure = errors.New("syncbus: backpressure: receivers are not keeping up")
 )
 
 // QuorumKind says what an awaiting call was counting.

@@ -63,6 +63,15 @@ type Metrics struct {
 	DropsByReason map[string]uint64
 	// PublishErrors counts failed publishes.
 	PublishErrors uint64
+
+	// FlowStalls counts the times this node's publishing stopped because a
+	// receiver had no flow-control credit left, and FlowStallTime is their
+	// total duration. FlowReleased counts receivers that stayed without
+	// credit past the bus's stall bound (or became suspect) and stopped
+	// holding the others back: they catch up through a resync.
+	FlowStalls    uint64
+	FlowStallTime time.Duration
+	FlowReleased  uint64
 }
 
 // Traffic counts datagrams or broker messages and their bytes.
