@@ -4,9 +4,13 @@ package warp_test
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -71,7 +75,8 @@ var allowedImports = map[string][]string{
 	"wire":                      {"syncbus"},
 	"zones":                     {"syncbus"},
 	"membership":                {"wire", "syncbus"},
-	"mesh":                      {"membership", "zones", "wire", "syncbus", "internal/"},
+	"mesh":                      {"membership", "zones", "wire", "syncbus", "mesh/internal/protocol", "internal/"},
+	"mesh/internal/protocol":    {"zones", "wire", "syncbus"},
 	"bridge":                    {"wire", "syncbus", "internal/"},
 	"bridge/nats":               {"wire", "zones", "syncbus", "bridge", "internal/"},
 	"bridge/kafka":              {"wire", "zones", "syncbus", "bridge", "internal/"},
@@ -79,7 +84,11 @@ var allowedImports = map[string][]string{
 	"sim":                       {"mesh", "membership", "zones", "wire", "syncbus", "internal/"},
 	"cmd":                       {"*"},
 	"internal/cli":              {"*"},
+	"examples":                  {"*"},
 	"internal":                  {"syncbus", "internal/"},
+	"internal/faults":           {},
+	"internal/warptest":         {"syncbus"},
+	"internal/warptest/nettest": {"membership", "wire", "internal/"},
 	"syncbus/bustest":           {"syncbus"},
 	"zones/zonestest":           {"zones", "syncbus"},
 	"membership/membershiptest": {"membership", "wire", "syncbus"},
@@ -171,6 +180,63 @@ func importAllowed(irel string, allowed []string) bool {
 		}
 	}
 	return false
+}
+
+// pureStd is what the protocol core may import from the standard library:
+// nothing that does I/O, starts goroutines behind the caller's back or
+// reads a clock (time is there for its types; TestProtocolCoreIsPure
+// checks that no clock or timer of it is used).
+var pureStd = map[string]bool{
+	"context": true, "errors": true, "fmt": true, "math": true, "net/netip": true,
+	"slices": true, "sort": true, "strconv": true, "strings": true, "time": true,
+}
+
+// clockFuncs are the time package's functions that read the clock or start
+// timers.
+var clockFuncs = map[string]bool{
+	"Now": true, "Since": true, "Until": true, "Sleep": true, "After": true, "AfterFunc": true,
+	"NewTimer": true, "NewTicker": true, "Tick": true,
+}
+
+// TestProtocolCoreIsPure: mesh/internal/protocol does no I/O, starts no
+// goroutine and reads no clock (ARCHITECTURE.md): its imports are our
+// pure packages and a few standard ones, and its code calls no clock or
+// timer and has no go statement.
+func TestProtocolCoreIsPure(t *testing.T) {
+	const core = module + "/mesh/internal/protocol"
+	var found bool
+	for _, p := range listPackages(t) {
+		if p.ImportPath != core {
+			continue
+		}
+		found = true
+		for _, imp := range p.Imports {
+			if ours(imp) == "" && !pureStd[imp] {
+				t.Errorf("the protocol core imports %s", imp)
+			}
+		}
+		fset := token.NewFileSet()
+		for _, name := range p.GoFiles {
+			f, err := parser.ParseFile(fset, filepath.Join(p.Dir, name), nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.GoStmt:
+					t.Errorf("%s: the protocol core starts a goroutine", fset.Position(n.Pos()))
+				case *ast.SelectorExpr:
+					if id, ok := n.X.(*ast.Ident); ok && id.Name == "time" && clockFuncs[n.Sel.Name] {
+						t.Errorf("%s: the protocol core calls time.%s", fset.Position(n.Pos()), n.Sel.Name)
+					}
+				}
+				return true
+			})
+		}
+	}
+	if !found {
+		t.Fatalf("package %s not found", core)
+	}
 }
 
 func TestEveryPackageIsDocumented(t *testing.T) {

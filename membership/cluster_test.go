@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/wire"
 )
@@ -48,7 +49,7 @@ func TestFiveNodesThreeZonesFromOneSeed(t *testing.T) {
 			}
 		}
 	}
-	eventually(t, 5*time.Second, func() bool { return events.count(EventJoin, "") >= 4 },
+	warptest.Eventually(t, 5*time.Second, func() bool { return events.count(EventJoin, "") >= 4 },
 		"the seed reported %d joins, want 4", events.count(EventJoin, ""))
 }
 
@@ -59,7 +60,7 @@ func TestCrashIsFailedAndLeaveIsLeft(t *testing.T) {
 	crashed, leaver := nodes[3], nodes[2]
 
 	crashed.shutdown(false) // no leave: as if the process died
-	eventually(t, 20*time.Second, func() bool {
+	warptest.Eventually(t, 20*time.Second, func() bool {
 		return sees(nodes[0], syncbus.MemberFailed, crashed.Name()) && sees(nodes[1], syncbus.MemberFailed, crashed.Name())
 	}, "crashed node not reported failed:%s", describe(nodes[:2]))
 
@@ -69,13 +70,13 @@ func TestCrashIsFailedAndLeaveIsLeft(t *testing.T) {
 	if err := leaver.Leave(time.Second); err != nil {
 		t.Errorf("second Leave: %v", err)
 	}
-	eventually(t, 10*time.Second, func() bool {
+	warptest.Eventually(t, 10*time.Second, func() bool {
 		return sees(nodes[0], syncbus.MemberLeft, leaver.Name()) && sees(nodes[1], syncbus.MemberLeft, leaver.Name())
 	}, "leaver not reported left:%s", describe(nodes[:2]))
-	eventually(t, 5*time.Second, func() bool { return sees(leaver, syncbus.MemberLeft, leaver.Name()) },
+	warptest.Eventually(t, 5*time.Second, func() bool { return sees(leaver, syncbus.MemberLeft, leaver.Name()) },
 		"the leaver's own snapshot does not show it left")
 
-	eventually(t, 5*time.Second, func() bool {
+	warptest.Eventually(t, 5*time.Second, func() bool {
 		return events.count(EventFailed, crashed.Name()) == 1 && events.count(EventLeave, leaver.Name()) == 1
 	}, "events: failed %d, left %d", events.count(EventFailed, crashed.Name()), events.count(EventLeave, leaver.Name()))
 	if n := events.count(EventFailed, leaver.Name()); n != 0 {
@@ -114,7 +115,7 @@ func TestLeaveTimeout(t *testing.T) {
 		t.Fatalf("Leave: %v, want ErrLeaveTimeout", err)
 	}
 	// The node has left all the same, and the announcement still spreads.
-	eventually(t, 10*time.Second, func() bool { return sees(nodes[0], syncbus.MemberLeft, nodes[1].Name()) },
+	warptest.Eventually(t, 10*time.Second, func() bool { return sees(nodes[0], syncbus.MemberLeft, nodes[1].Name()) },
 		"the node is not reported left:%s", describe(nodes[:1]))
 }
 
@@ -124,7 +125,7 @@ func TestRestartedNodeIsANewIncarnation(t *testing.T) {
 	old := nodes[3]
 	oldSelf := old.Local()
 	old.shutdown(false)
-	eventually(t, 20*time.Second, func() bool {
+	warptest.Eventually(t, 20*time.Second, func() bool {
 		return sees(nodes[0], syncbus.MemberFailed, oldSelf.Name) && sees(nodes[1], syncbus.MemberFailed, oldSelf.Name)
 	}, "crashed node not reported failed:%s", describe(nodes[:3]))
 
@@ -144,7 +145,7 @@ func TestRestartedNodeIsANewIncarnation(t *testing.T) {
 			t.Errorf("%s sees the restarted node at %v boot %x, want %v boot %x", n.Name(), got.Addr, got.Boot, self.Addr, self.Boot)
 		}
 	}
-	eventually(t, 5*time.Second, func() bool { return events.count(EventJoin, self.Name) >= 1 },
+	warptest.Eventually(t, 5*time.Second, func() bool { return events.count(EventJoin, self.Name) >= 1 },
 		"no join event for the new incarnation")
 }
 
@@ -166,7 +167,7 @@ func TestEncryptedClusterRejectsWrongKey(t *testing.T) {
 		cfg.Keyring = kr
 		cfg.Seeds = []string{nodes[0].Local().Addr.String(), nodes[1].Local().Addr.String()}
 		intruder := startNode(t, cfg)
-		eventually(t, 15*time.Second, func() bool { return intruder.Stats().JoinFailures >= 4 },
+		warptest.Eventually(t, 15*time.Second, func() bool { return intruder.Stats().JoinFailures >= 4 },
 			"%s: join not retried: %+v", name, intruder.Stats())
 		for _, n := range nodes {
 			if _, ok := n.Snapshot().Lookup(name); ok {
@@ -193,7 +194,7 @@ func TestLabelsKeepClustersApart(t *testing.T) {
 	})
 	waitConverged(t, alpha, 15*time.Second)
 	waitConverged(t, beta, 15*time.Second)
-	eventually(t, 15*time.Second, func() bool { return beta[1].Stats().JoinFailures >= 3 },
+	warptest.Eventually(t, 15*time.Second, func() bool { return beta[1].Stats().JoinFailures >= 3 },
 		"the other cluster's seed was not retried: %+v", beta[1].Stats())
 	for _, n := range append(alpha, beta...) {
 		for _, m := range n.Snapshot().Nodes {
@@ -220,7 +221,7 @@ func TestUnreadableMetadataIsLeftOut(t *testing.T) {
 	future.metaOverride = appendMeta(nil, nodeMeta{Zone: "z", Boot: 1, Proto: ProtocolVersion + 1})
 	bad := []*Membership{startNode(t, garbled), startNode(t, future)}
 
-	eventually(t, 15*time.Second, func() bool {
+	warptest.Eventually(t, 15*time.Second, func() bool {
 		for _, n := range nodes {
 			if n.Stats().BadMetadata < 2 {
 				return false
@@ -241,7 +242,7 @@ func TestUnreadableMetadataIsLeftOut(t *testing.T) {
 	// The peers with bad metadata still see the good nodes: only they are
 	// left out, the cluster is not broken.
 	for _, b := range bad {
-		eventually(t, 10*time.Second, func() bool { return sees(b, syncbus.MemberAlive, names(nodes)...) },
+		warptest.Eventually(t, 10*time.Second, func() bool { return sees(b, syncbus.MemberAlive, names(nodes)...) },
 			"%s does not see the cluster", b.Name())
 	}
 }
@@ -314,7 +315,7 @@ func TestEventsOverflowIsCounted(t *testing.T) {
 	if len(nodes[0].Events()) != 1 {
 		t.Errorf("buffer holds %d", len(nodes[0].Events()))
 	}
-	eventually(t, 5*time.Second, func() bool { return nodes[0].Stats().EventsDropped >= 2 },
+	warptest.Eventually(t, 5*time.Second, func() bool { return nodes[0].Stats().EventsDropped >= 2 },
 		"dropped %d events, want at least 2", nodes[0].Stats().EventsDropped)
 }
 
@@ -333,7 +334,7 @@ func TestSnapshotVersionsAndCloseCompletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Close left the cluster gracefully.
-	eventually(t, 10*time.Second, func() bool { return sees(nodes[0], syncbus.MemberLeft, nodes[1].Name()) },
+	warptest.Eventually(t, 10*time.Second, func() bool { return sees(nodes[0], syncbus.MemberLeft, nodes[1].Name()) },
 		"a closed node is not reported left:%s", describe(nodes[:1]))
 	if last := nodes[1].Snapshot(); last.Local.State != syncbus.MemberLeft {
 		t.Errorf("closed node's last snapshot shows it %v", last.Local.State)

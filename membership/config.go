@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -96,7 +97,9 @@ type Config struct {
 	// timings of the profile; zero keeps the profile's.
 	Profile string
 	// ProbeInterval is the failure detector's period (the mesh's
-	// "heartbeat").
+	// "heartbeat"). Setting it without ProbeTimeout makes the timeout the
+	// profile's or half the interval, whichever is shorter, so that any
+	// interval works on any profile.
 	ProbeInterval time.Duration
 	// ProbeTimeout is how long a probe waits for its ack; it must be
 	// shorter than ProbeInterval.
@@ -134,6 +137,15 @@ type Config struct {
 	// 3 s.
 	LeaveTimeout time.Duration
 
+	// TimeScale stretches every interval and timeout above alike, and
+	// memberlist's own (probes, gossip, push/pull, suspicion, TCP, queue
+	// checks), after the profile's defaults and the overrides are applied:
+	// 10 makes each of them ten times longer. 0 means 1; negative is an
+	// error. It is for simulations that run many nodes on few cores — CPU
+	// contention must not look like failure — and for very slow links.
+	// Every node of a cluster should use the same scale.
+	TimeScale float64
+
 	// Transport carries gossip and data. Nil: a NetTransport bound to
 	// BindAddr and BindPort. The Membership owns it from New on and shuts
 	// it down on Close, or in New when New fails.
@@ -150,6 +162,10 @@ type Config struct {
 	Logger   *slog.Logger
 	LogRate  float64
 	LogBurst int
+
+	// scaledBy is the TimeScale the durations were stretched by when the
+	// config was last validated (0: never).
+	scaledBy float64
 
 	// metaOverride replaces the node's encoded metadata; tests use it to
 	// play a peer whose metadata this version cannot read.
@@ -168,6 +184,13 @@ func DefaultConfig() Config {
 	c.Transport = nil
 	return c
 }
+
+// Validate fills in the defaults of c and reports, as an error matching
+// ErrConfig, the first setting that cannot work. New calls it; a layer that
+// builds a Config (the mesh) calls it to check its own options the same
+// way, so that both accept and refuse the same values. Validating twice is
+// harmless: TimeScale stretches the durations once.
+func (c *Config) Validate() error { return c.validate() }
 
 // profileConfig returns memberlist's preset for a profile.
 func profileConfig(profile string) (*memberlist.Config, error) {
@@ -247,6 +270,9 @@ func (c *Config) validate() error {
 		{"KeepDown", &c.KeepDown, DefaultKeepDown},
 		{"LeaveTimeout", &c.LeaveTimeout, DefaultLeaveTimeout},
 	}
+	if c.ProbeTimeout == 0 && c.ProbeInterval != 0 {
+		c.ProbeTimeout = min(base.ProbeTimeout, c.ProbeInterval/2)
+	}
 	for _, d := range durations {
 		switch {
 		case *d.v == 0:
@@ -258,6 +284,25 @@ func (c *Config) validate() error {
 	if c.ProbeTimeout >= c.ProbeInterval {
 		return fmt.Errorf("%w: ProbeTimeout %v must be shorter than ProbeInterval %v", ErrConfig, c.ProbeTimeout, c.ProbeInterval)
 	}
+	if c.TimeScale < 0 || math.IsNaN(c.TimeScale) || math.IsInf(c.TimeScale, 0) {
+		return fmt.Errorf("%w: TimeScale %v must be a finite number >= 0 (0 means 1)", ErrConfig, c.TimeScale)
+	}
+	if c.TimeScale == 0 {
+		c.TimeScale = 1
+	}
+	// A config validated before (DefaultConfig's, or one a layer above
+	// checked) holds durations stretched already: stretch by what is new.
+	if c.scaledBy == 0 {
+		c.scaledBy = 1
+	}
+	if f := c.TimeScale / c.scaledBy; f != 1 {
+		for _, d := range durations {
+			*d.v = scale(*d.v, f)
+		}
+		c.DeadNodeReclaimTime = scale(c.DeadNodeReclaimTime, f)
+		c.RejoinInterval = scale(c.RejoinInterval, f)
+	}
+	c.scaledBy = c.TimeScale
 	if c.DeadNodeReclaimTime == 0 {
 		c.DeadNodeReclaimTime = defaultReclaimIntervals * c.ProbeInterval
 	}
@@ -294,9 +339,40 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// scale stretches d by s, saturating instead of overflowing.
+func scale(d time.Duration, s float64) time.Duration {
+	f := float64(d) * s
+	if f >= math.MaxInt64 || f <= math.MinInt64 {
+		if d < 0 {
+			return math.MinInt64
+		}
+		return math.MaxInt64
+	}
+	return time.Duration(f)
+}
+
 // splitSeed parses a seed: "host:port", "[v6]:port", a bare IP address or
-// a bare host name (the last two on DefaultPort).
+// a bare host name (the last two on DefaultPort); "dns+host:port", every A
+// and AAAA record of host, on port; or "dnssrv+_service._proto.name", whose
+// SRV records name the hosts and ports (port is 0 then, and host the SRV
+// name). See parseSeed for how each form is resolved.
 func splitSeed(s string) (host string, port uint16, err error) {
+	if name, ok := strings.CutPrefix(s, seedSRVPrefix); ok {
+		if !validSRVName(name) {
+			return "", 0, fmt.Errorf("%w: seed %q: want %s_service._proto.name", ErrConfig, s, seedSRVPrefix)
+		}
+		return name, 0, nil
+	}
+	if hp, ok := strings.CutPrefix(s, seedDNSPrefix); ok {
+		// The port is required: a DNS seed names a service's port, and
+		// guessing DefaultPort would hide a typo.
+		h, p, err := net.SplitHostPort(hp)
+		n, perr := strconv.ParseUint(p, 10, 16)
+		if err != nil || perr != nil || n == 0 || h == "" || strings.Contains(h, "+") {
+			return "", 0, fmt.Errorf("%w: seed %q: want %shost:port", ErrConfig, s, seedDNSPrefix)
+		}
+		return h, uint16(n), nil
+	}
 	bad := fmt.Errorf("%w: seed %q: want host:port", ErrConfig, s)
 	if _, err := netip.ParseAddr(s); err == nil {
 		return s, DefaultPort, nil
@@ -309,7 +385,8 @@ func splitSeed(s string) (host string, port uint16, err error) {
 		h, p = s, strconv.Itoa(DefaultPort)
 	}
 	n, err := strconv.ParseUint(p, 10, 16)
-	if err != nil || n == 0 || h == "" {
+	// No host name has a '+': one here is a misspelt discovery prefix.
+	if err != nil || n == 0 || h == "" || strings.Contains(h, "+") {
 		return "", 0, bad
 	}
 	return h, uint16(n), nil

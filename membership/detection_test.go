@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/syncbus"
 )
 
@@ -64,7 +65,7 @@ func measureDetection(t *testing.T, profile string, size, round int) []time.Dura
 	killed := time.Now()
 	victim.shutdown(false)
 	found := make([]time.Duration, len(survivors))
-	eventually(t, 5*time.Minute, func() bool {
+	warptest.Eventually(t, 5*time.Minute, func() bool {
 		done := true
 		for i, n := range survivors {
 			if found[i] == 0 && sees(n, syncbus.MemberFailed, victim.Name()) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/wire"
 )
 
@@ -56,20 +57,20 @@ func TestFloodsDoNotMakeHealthyNodesSuspect(t *testing.T) {
 	}
 	// Data nobody reads: the queue fills, the rest is dropped.
 	send(wire.Marker)
-	eventually(t, 10*time.Second, func() bool { return tr.Stats().DatagramsDropped > 0 },
+	warptest.Eventually(t, 10*time.Second, func() bool { return tr.Stats().DatagramsDropped > 0 },
 		"data flood not dropped: %+v", tr.Stats())
 	// Garbage for memberlist: any first byte but the marker (and not a
 	// well-formed packet, which needs the key).
 	before := tr.Stats().PacketsReceived
 	send(0x01)
-	eventually(t, 10*time.Second, func() bool { return tr.Stats().PacketsReceived-before > floodSize/10 },
+	warptest.Eventually(t, 10*time.Second, func() bool { return tr.Stats().PacketsReceived-before > floodSize/10 },
 		"garbage did not reach memberlist: %+v", tr.Stats())
 
 	// Watch a few more probe rounds, long enough for a suspicion that
 	// started during the floods to be seen, while gossip keeps flowing on
 	// the flooded node.
 	after, polls := tr.Stats().PacketsReceived, target.polls.Load()
-	eventually(t, 15*time.Second, func() bool {
+	warptest.Eventually(t, 15*time.Second, func() bool {
 		return target.polls.Load() >= polls+8 && tr.Stats().PacketsReceived >= after+10
 	}, "memberlist traffic stopped after the flood: %+v", tr.Stats())
 

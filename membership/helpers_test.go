@@ -9,33 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/syncbus"
 )
-
-// eventually waits until cond holds, checking every few milliseconds, and
-// fails the test with the message when timeout passes first.
-func eventually(t testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {
-	t.Helper()
-	if !waitFor(timeout, cond) {
-		t.Fatalf("after %v: "+format, append([]any{timeout}, args...)...)
-	}
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		<-tick.C
-	}
-}
 
 // testLogger discards unless MEMBERSHIP_TEST_LOG is set: memberlist's
 // goroutines may log after a test has returned, when t.Log would panic.
@@ -124,7 +100,7 @@ func names(nodes []*Membership) []string {
 func waitConverged(t testing.TB, nodes []*Membership, timeout time.Duration) {
 	t.Helper()
 	all := names(nodes)
-	eventually(t, timeout, func() bool {
+	warptest.Eventually(t, timeout, func() bool {
 		for _, n := range nodes {
 			if !sees(n, syncbus.MemberAlive, all...) || len(n.Snapshot().Alive()) != len(nodes) {
 				return false

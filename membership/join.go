@@ -115,29 +115,25 @@ func rejoinTargets(seeds []netip.AddrPort, failed []downAddr, snap *Snapshot, li
 }
 
 // resolveSeeds resolves the seeds now: a name that resolves to several
-// addresses yields all of them, and a name whose addresses changed (a
-// restarted pod) yields the new ones.
+// addresses yields all of them, a name whose addresses changed (a restarted
+// pod) yields the new ones, and a "dnssrv+" seed yields the hosts and ports
+// its SRV records name at this moment. A seed that cannot be resolved is
+// logged and skipped: the others may still answer.
 func (m *Membership) resolveSeeds() []netip.AddrPort {
 	ctx, cancel := context.WithTimeout(m.ctx, resolveTimeout)
 	defer cancel()
+	r := seedResolver{lookup: m.lookup, lookupSRV: systemLookupSRV}
 	var out []netip.AddrPort
 	for _, s := range m.cfg.Seeds {
-		host, port, err := splitSeed(s)
+		sd, err := parseSeed(s)
 		if err != nil {
 			continue // validated in New
 		}
-		if ip, err := netip.ParseAddr(host); err == nil {
-			out = append(out, netip.AddrPortFrom(ip.Unmap(), port))
-			continue
-		}
-		ips, err := m.lookup(ctx, host)
+		addrs, err := r.resolve(ctx, sd)
 		if err != nil {
 			m.log.Log(slog.LevelWarn, "membership: cannot resolve seed", "seed", s, "err", err)
-			continue
 		}
-		for _, ip := range ips {
-			out = append(out, netip.AddrPortFrom(ip.Unmap(), port))
-		}
+		out = append(out, addrs...)
 	}
 	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
 	return slices.Compact(out)

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/membership/membershiptest"
 )
 
@@ -32,7 +33,7 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 		t.Fatalf("goroutines left after Close: %v", err)
 	}
 	// The stragglers end within memberlist's probe interval.
-	if !waitFor(5*time.Second, func() bool { return goleak.Find(base) == nil }) {
+	if !warptest.WaitFor(5*time.Second, func() bool { return goleak.Find(base) == nil }) {
 		t.Errorf("memberlist's goroutines outlived its timers: %v", goleak.Find(base))
 	}
 }

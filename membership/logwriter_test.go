@@ -124,29 +124,3 @@ func TestLimitedLog(t *testing.T) {
 		t.Errorf("%d notices, want 2", got)
 	}
 }
-
-func TestTokenBucket(t *testing.T) {
-	b := newTokenBucket(10, 1)
-	t0 := time.Unix(0, 0)
-	if !b.take(t0) || b.take(t0) {
-		t.Fatal("burst of 1 not honoured")
-	}
-	if b.take(t0.Add(50*time.Millisecond)) || !b.take(t0.Add(100*time.Millisecond)) {
-		t.Error("refill at 10/s not honoured")
-	}
-	// Idle time never banks more than the burst.
-	later := t0.Add(time.Hour)
-	got := 0
-	for range 5 {
-		if b.take(later) {
-			got++
-		}
-	}
-	if got != 1 {
-		t.Errorf("after an hour idle %d lines pass at once, want 1", got)
-	}
-	// Time going backwards does not mint tokens.
-	if b.take(t0) {
-		t.Error("a clock step backwards minted a token")
-	}
-}

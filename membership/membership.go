@@ -33,8 +33,9 @@ type Membership struct {
 	keys  *keySync     // nil without a keyring
 	notes *noteQueue
 
-	snap   atomic.Pointer[Snapshot]
-	events chan Event
+	snap    atomic.Pointer[Snapshot]
+	events  chan Event
+	changed chan struct{} // one slot: a new snapshot was published
 
 	self netip.AddrPort // the advertised address, fixed
 
@@ -152,6 +153,7 @@ func New(cfg Config) (*Membership, error) {
 		tr:      tr,
 		notes:   newNoteQueue(),
 		events:  make(chan Event, cfg.EventBuffer),
+		changed: make(chan struct{}, 1),
 		members: make(map[string]Node),
 		ctx:     ctx,
 		cancel:  cancel,
@@ -215,6 +217,7 @@ func (m *Membership) memberlistConfig(advPort int, keys *memberlist.Keyring, d *
 	mc.PushPullInterval = c.PushPullInterval
 	mc.TCPTimeout = c.TCPTimeout
 	mc.DeadNodeReclaimTime = max(c.DeadNodeReclaimTime, 0) // memberlist: 0 = never
+	mc.QueueCheckInterval = scale(mc.QueueCheckInterval, c.TimeScale)
 	// memberlist gossips each membership change RetransmitMult·log10(n+1)
 	// times to random peers; the local profile's 2 leaves a node of a small
 	// cluster unaware of a newcomer now and then until the next full state
@@ -259,6 +262,12 @@ func (m *Membership) Members() []syncbus.Member { return m.Snapshot().Members() 
 // reader that needs the full picture reads Snapshot. The channel is closed
 // by Close.
 func (m *Membership) Events() <-chan Event { return m.events }
+
+// Changed returns a channel that receives a value after a new snapshot
+// was published, for the one reader that keeps a view of its own in step
+// (the mesh's event loop): signals coalesce, so read Snapshot after each.
+// It is never closed.
+func (m *Membership) Changed() <-chan struct{} { return m.changed }
 
 // Transport returns the transport the node runs on, for the data plane.
 func (m *Membership) Transport() Transport { return m.tr }

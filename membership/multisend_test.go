@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/net/ipv4"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/wire"
 )
@@ -369,7 +370,7 @@ func TestSendDatagramToAfterShutdown(t *testing.T) {
 			}
 		})
 	}
-	eventually(t, 5*time.Second, func() bool { return s.Stats().DatagramsSent > 0 }, "no datagram sent")
+	warptest.Eventually(t, 5*time.Second, func() bool { return s.Stats().DatagramsSent > 0 }, "no datagram sent")
 	if err := s.Shutdown(); err != nil {
 		t.Fatal(err)
 	}

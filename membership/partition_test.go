@@ -1,96 +1,19 @@
-package membership
+package membership_test
 
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/memberlist"
-
-	"github.com/warpmesh/warp/syncbus"
+	"github.com/warpmesh/warp/internal/faults"
+	"github.com/warpmesh/warp/internal/warptest"
+	"github.com/warpmesh/warp/internal/warptest/nettest"
+	"github.com/warpmesh/warp/membership"
 )
-
-// partition is a switchable network split between two sides. While split,
-// nothing crosses from one side to the other: packets and datagrams are
-// lost, and connections are refused.
-type partition struct {
-	mu    sync.Mutex
-	side  map[netip.AddrPort]int
-	split bool
-}
-
-func (p *partition) cut(from, to netip.AddrPort) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.split && p.side[from] != p.side[to]
-}
-
-func (p *partition) set(split bool) {
-	p.mu.Lock()
-	p.split = split
-	p.mu.Unlock()
-}
-
-var errPartitioned = errors.New("partitioned")
-
-// cutTransport is a NetTransport behind a partition.
-type cutTransport struct {
-	*NetTransport
-	p *partition
-}
-
-var _ Transport = (*cutTransport)(nil)
-
-func (c *cutTransport) blocked(addr string) bool {
-	to, err := netip.ParseAddrPort(addr)
-	return err == nil && c.p.cut(c.Addr(), to)
-}
-
-func (c *cutTransport) WriteTo(b []byte, addr string) (time.Time, error) {
-	return c.WriteToAddress(b, memberlist.Address{Addr: addr})
-}
-
-func (c *cutTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
-	if c.blocked(a.Addr) {
-		return time.Now(), nil // lost on the way
-	}
-	return c.NetTransport.WriteToAddress(b, a)
-}
-
-func (c *cutTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
-	return c.DialAddressTimeout(memberlist.Address{Addr: addr}, timeout)
-}
-
-func (c *cutTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
-	if c.blocked(a.Addr) {
-		return nil, errPartitioned
-	}
-	return c.NetTransport.DialAddressTimeout(a, timeout)
-}
-
-func (c *cutTransport) SendDatagram(addr netip.AddrPort, b []byte) error {
-	if c.p.cut(c.Addr(), addr) {
-		return nil
-	}
-	return c.NetTransport.SendDatagram(addr, b)
-}
-
-// forgets reports whether memberlist itself has forgotten every named node
-// (after GossipToTheDeadTime), so that only rejoining can bring them back.
-func forgets(m *Membership, names ...string) bool {
-	for _, name := range names {
-		if _, known := m.state.get(name); known {
-			return false
-		}
-	}
-	return true
-}
 
 func TestPartitionHealsByItself(t *testing.T) {
 	// Every node's seed is a name that resolves to a0. "seeds": the name
@@ -102,8 +25,11 @@ func TestPartitionHealsByItself(t *testing.T) {
 	}
 }
 
+// testPartitionHeals splits six nodes in two halves with the test kit's
+// partition rule — packets, streams and datagrams alike — until each half
+// has forgotten the other, then heals the network.
 func testPartitionHeals(t *testing.T, viaSeeds bool) {
-	p := &partition{side: make(map[netip.AddrPort]int)}
+	rules := faults.New(1)
 	var dnsDown atomic.Bool
 	lookup := func(_ context.Context, host string) ([]netip.Addr, error) {
 		if dnsDown.Load() || host != "seed.test" {
@@ -111,52 +37,56 @@ func testPartitionHeals(t *testing.T, viaSeeds bool) {
 		}
 		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
 	}
-	var nodes []*Membership
+	var nodes []*membership.Membership
+	var sides [2][]netip.AddrPort
 	for i, name := range []string{"a0", "a1", "a2", "b0", "b1", "b2"} {
-		nt := newTestTransport(t, nil)
-		p.side[nt.Addr()] = i / 3
-		c := testConfig(name)
-		c.Transport = &cutTransport{NetTransport: nt, p: p}
-		c.lookup = lookup
+		tr, err := nettest.Listen(rules, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sides[i/3] = append(sides[i/3], tr.Addr())
+		c := membership.FastConfig(name)
+		c.Transport = tr
+		membership.SetLookup(&c, lookup)
 		if i > 0 {
 			c.Seeds = []string{"seed.test:" + strconv.Itoa(int(nodes[0].Local().Addr.Port()))}
 		}
-		nodes = append(nodes, startNode(t, c))
+		nodes = append(nodes, membership.StartNode(t, c))
 	}
-	waitConverged(t, nodes, 20*time.Second)
+	membership.WaitConverged(t, nodes, 20*time.Second)
 	if !viaSeeds {
 		dnsDown.Store(true)
 	}
 	a, b := nodes[:3], nodes[3:]
 
-	p.set(true)
+	split := rules.Partition(sides[0], sides[1], false)
 	splitAt := time.Now()
 	// Split until memberlist on each side has forgotten the other.
-	eventually(t, 30*time.Second, func() bool {
+	warptest.Eventually(t, 30*time.Second, func() bool {
 		for _, n := range a {
-			if !sees(n, syncbus.MemberFailed, names(b)...) || !forgets(n, names(b)...) {
+			if !membership.SeesFailed(n, membership.Names(b)...) || !membership.Forgets(n, membership.Names(b)...) {
 				return false
 			}
 		}
 		for _, n := range b {
-			if !sees(n, syncbus.MemberFailed, names(a)...) || !forgets(n, names(a)...) {
+			if !membership.SeesFailed(n, membership.Names(a)...) || !membership.Forgets(n, membership.Names(a)...) {
 				return false
 			}
 		}
 		return true
-	}, "halves did not split and forget each other:%s", describe(nodes))
+	}, "halves did not split and forget each other:%s", func() string { return membership.Describe(nodes) })
 	before := uint64(0)
 	for _, n := range nodes {
 		before += n.Stats().Rejoined
 	}
 
-	p.set(false)
+	split.Remove()
 	healedAt := time.Now()
-	waitConverged(t, nodes, 30*time.Second)
+	membership.WaitConverged(t, nodes, 30*time.Second)
 	t.Logf("split for %v; merged %v after the network healed", healedAt.Sub(splitAt).Round(time.Millisecond), time.Since(healedAt).Round(time.Millisecond))
 	// The merge came from rejoining: memberlist alone never contacts a
 	// node it has forgotten.
-	eventually(t, 5*time.Second, func() bool {
+	warptest.Eventually(t, 5*time.Second, func() bool {
 		after := uint64(0)
 		for _, n := range nodes {
 			after += n.Stats().Rejoined

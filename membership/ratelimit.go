@@ -6,38 +6,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
-
-// tokenBucket admits burst events at once and then rate events per second.
-// It is not safe for concurrent use; its owner holds a lock.
-type tokenBucket struct {
-	rate   float64 // tokens added per second
-	burst  float64 // bucket capacity
-	tokens float64
-	last   time.Time
-}
-
-func newTokenBucket(rate float64, burst int) tokenBucket {
-	return tokenBucket{rate: rate, burst: float64(burst), tokens: float64(burst)}
-}
-
-// take reports whether an event at now is admitted, spending a token if so.
-func (b *tokenBucket) take(now time.Time) bool {
-	if !b.last.IsZero() {
-		if dt := now.Sub(b.last).Seconds(); dt > 0 {
-			b.tokens += dt * b.rate
-			if b.tokens > b.burst {
-				b.tokens = b.burst
-			}
-		}
-	}
-	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true
-	}
-	return false
-}
 
 // limitedLog writes to a slog.Logger at a bounded rate, so that a flood of
 // bad input, each piece of which deserves a line, cannot flood the log. The
@@ -49,15 +20,15 @@ type limitedLog struct {
 	log *slog.Logger
 	now func() time.Time // time.Now outside tests
 
+	lim        *rate.Limiter
 	mu         sync.Mutex
-	bucket     tokenBucket
 	suppressed uint64 // held back since the last line written
 
 	total atomic.Uint64 // every line held back, for Stats
 }
 
-func newLimitedLog(log *slog.Logger, rate float64, burst int) *limitedLog {
-	return &limitedLog{log: log, now: time.Now, bucket: newTokenBucket(rate, burst)}
+func newLimitedLog(log *slog.Logger, perSecond float64, burst int) *limitedLog {
+	return &limitedLog{log: log, now: time.Now, lim: rate.NewLimiter(rate.Limit(perSecond), burst)}
 }
 
 // Log writes msg at level unless the rate is exceeded. Lines the logger
@@ -68,7 +39,7 @@ func (l *limitedLog) Log(level slog.Level, msg string, args ...any) {
 		return
 	}
 	l.mu.Lock()
-	if !l.bucket.take(l.now()) {
+	if !l.lim.AllowN(l.now(), 1) {
 		l.suppressed++
 		l.mu.Unlock()
 		l.total.Add(1)

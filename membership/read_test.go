@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/wire"
 )
 
@@ -74,7 +75,7 @@ func TestNetTransportReadsBurstsInBatches(t *testing.T) {
 			sendBurst(t, raw, tr, 0, total)
 			release()
 
-			eventually(t, 5*time.Second, func() bool {
+			warptest.Eventually(t, 5*time.Second, func() bool {
 				s := tr.Stats()
 				return s.DatagramsReceived == total/2 && s.PacketsReceived == total/2
 			}, "burst not read: %+v", tr.Stats())
@@ -125,7 +126,7 @@ func TestNetTransportBatchedReadsDropWhatDoesNotFit(t *testing.T) {
 	sendBurst(t, raw, tr, 0, 2*each)
 	release()
 
-	eventually(t, 5*time.Second, func() bool {
+	warptest.Eventually(t, 5*time.Second, func() bool {
 		s := tr.Stats()
 		return s.DatagramsReceived == each && s.PacketsReceived == each
 	}, "burst not read: %+v", tr.Stats())

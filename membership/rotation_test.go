@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/wire"
 )
 
@@ -35,7 +36,7 @@ func TestKeyRotationKeepsClusterWhole(t *testing.T) {
 		}
 		// Let some gossip run under the new state before the next step.
 		polls := nodes[0].polls.Load()
-		eventually(t, 10*time.Second, func() bool { return nodes[0].polls.Load() >= polls+4 }, "%s: the node stopped", name)
+		warptest.Eventually(t, 10*time.Second, func() bool { return nodes[0].polls.Load() >= polls+4 }, "%s: the node stopped", name)
 		waitConverged(t, nodes, 10*time.Second)
 	}
 	step("add", func(kr *wire.Keyring) error { return kr.AddKey(newKey) })
@@ -60,7 +61,7 @@ func TestKeyRotationKeepsClusterWhole(t *testing.T) {
 	fresh := join("fresh", newKey)
 	waitConverged(t, append(nodes, fresh), 15*time.Second)
 	stale := join("stale", oldKey)
-	eventually(t, 15*time.Second, func() bool { return stale.Stats().JoinFailures >= 3 },
+	warptest.Eventually(t, 15*time.Second, func() bool { return stale.Stats().JoinFailures >= 3 },
 		"the stale node's join was not retried: %+v", stale.Stats())
 	for _, n := range append(nodes, fresh) {
 		if _, ok := n.Snapshot().Lookup("stale"); ok {

@@ -191,6 +191,10 @@ func (m *Membership) publish() {
 	slices.SortFunc(nodes, func(a, b Node) int { return strings.Compare(a.Name, b.Name) })
 	m.version++
 	m.snap.Store(&Snapshot{Version: m.version, Local: m.local, Nodes: nodes})
+	select {
+	case m.changed <- struct{}{}:
+	default: // a signal is pending already
+	}
 }
 
 // rememberFailed keeps a failed member's address for rejoining.

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"go.uber.org/goleak"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/wire"
 )
@@ -103,7 +104,7 @@ func TestNetTransportSplitsByMarker(t *testing.T) {
 	if _, err := raw.WriteToUDPAddrPort(nil, b.Addr()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() bool { return b.Stats().Empty == 1 }, "empty datagram not counted: %+v", b.Stats())
+	warptest.Eventually(t, 5*time.Second, func() bool { return b.Stats().Empty == 1 }, "empty datagram not counted: %+v", b.Stats())
 
 	s := b.Stats()
 	if s.DatagramsReceived != 2 || s.PacketsReceived != 1 || s.DatagramsDropped != 0 || s.PacketsDropped != 0 {
@@ -125,7 +126,7 @@ func floodThenProbe[T any](t *testing.T, tr *NetTransport, flood, probe []byte, 
 			t.Fatal(err)
 		}
 	}
-	got := waitFor(5*time.Second, func() bool {
+	got := warptest.WaitFor(5*time.Second, func() bool {
 		if _, err := raw.WriteToUDPAddrPort(probe, tr.Addr()); err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +147,7 @@ func TestNetTransportDataFloodIsDroppedAndCounted(t *testing.T) {
 	tr := newTestTransport(t, func(c *NetConfig) { c.DatagramQueue = queue })
 	floodThenProbe(t, tr, []byte{wire.Marker, 'x'}, []byte{1, 'm'}, 20*queue, tr.PacketCh())
 
-	eventually(t, 5*time.Second, func() bool {
+	warptest.Eventually(t, 5*time.Second, func() bool {
 		s := tr.Stats()
 		return s.DatagramsDropped > 0 && s.DatagramsReceived == s.DatagramsDropped+queue
 	}, "want every datagram either queued or counted as dropped: %+v", tr.Stats())
@@ -166,7 +167,7 @@ func TestNetTransportPacketFloodIsDroppedAndCounted(t *testing.T) {
 	tr := newTestTransport(t, func(c *NetConfig) { c.PacketQueue = queue })
 	floodThenProbe(t, tr, []byte{1, 'g'}, []byte{wire.Marker, 'd'}, 20*queue, tr.Datagrams())
 
-	eventually(t, 5*time.Second, func() bool {
+	warptest.Eventually(t, 5*time.Second, func() bool {
 		s := tr.Stats()
 		return s.PacketsDropped > 0 && s.PacketsReceived == s.PacketsDropped+queue
 	}, "want every packet either queued or counted as dropped: %+v", tr.Stats())

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/membership"
 	"github.com/warpmesh/warp/mesh"
 	"github.com/warpmesh/warp/syncbus"
@@ -89,7 +90,7 @@ func TestBadDatagramFloodIsHarmless(t *testing.T) {
 	buses := startCluster(t, secThreeNodes, secTimings)
 	a, b := buses[0], buses[1]
 	watches := secWatchAll(buses, &wg)
-	gotB := secCollect(t, b, &wg)
+	gotB := collect(t, b, &wg)
 	tr := b.Membership().Transport().(*membership.NetTransport)
 	header := secSeal(t, secSealer(t, secClusterKey, secLabel), []byte{byte(wire.FrameDigest)})
 
@@ -136,7 +137,7 @@ func TestBadDatagramFloodIsHarmless(t *testing.T) {
 		published++
 	}
 	for i := range published {
-		gotB.waitKey(t, fmt.Sprintf("flood:%d", i), 5*time.Second)
+		gotB.WaitKey(t, fmt.Sprintf("flood:%d", i), 5*time.Second)
 	}
 	t.Logf("%d awaiting publishes succeeded during the flood, %d in all", during, published)
 	if during == 0 {
@@ -174,9 +175,9 @@ func TestBadDatagramFloodIsHarmless(t *testing.T) {
 	if secCheckHeap && grown > heapBound {
 		t.Errorf("heap grew by %d bytes over the flood, bound %d", grown, heapBound)
 	}
-	eventually(t, 5*time.Second, "goroutines back to their number before the flood", func() bool {
+	warptest.Eventually(t, 5*time.Second, func() bool {
 		return runtime.NumGoroutine() <= goroutines+2
-	})
+	}, "%s", "goroutines back to their number before the flood")
 	secCloseAll(t, buses...)
 }
 
@@ -262,7 +263,7 @@ func TestDistinctKeyFloodIsBounded(t *testing.T) {
 		if err := a.Publish(ctx, mark); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 60*time.Second, "the publisher's send queue to drain", a.BatcherIdle)
+		warptest.Eventually(t, 60*time.Second, a.BatcherIdle, "%s", "the publisher's send queue to drain")
 		for i, ch := range marks {
 			recv(t, ch, 60*time.Second)
 			if err := buses[i+1].Unsubscribe(ctx, mark, ch); err != nil {
@@ -284,9 +285,9 @@ func TestDistinctKeyFloodIsBounded(t *testing.T) {
 	if secCheckHeap && grown > heapBound {
 		t.Errorf("heap grew by %d bytes over the flood of %d keys, bound %d", grown, secKeyFlood, heapBound)
 	}
-	eventually(t, 5*time.Second, "goroutines back to their number before the flood", func() bool {
+	warptest.Eventually(t, 5*time.Second, func() bool {
 		return runtime.NumGoroutine() <= goroutines+2
-	})
+	}, "%s", "goroutines back to their number before the flood")
 
 	// A last event of each exact key, awaited, so that every node has it.
 	// (Which of the key's events a subscription holds is

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/mesh"
 )
 
@@ -53,7 +54,7 @@ func TestLoadedBusFillsDatagrams(t *testing.T) {
 				<-pace.C // about 2 events a millisecond
 			}
 		}
-		eventually(t, 10*time.Second, "the events to be sent", buses[0].BatcherIdle)
+		warptest.Eventually(t, 10*time.Second, buses[0].BatcherIdle, "%s", "the events to be sent")
 		return events / float64(buses[0].Metrics().Batches-before)
 	}
 	eager := perFrame(time.Nanosecond)

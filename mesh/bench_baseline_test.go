@@ -17,6 +17,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/warpmesh/warp/internal/warptest"
 )
 
 // udpFanout is the floor of the mesh's PublishAndAwait: one socket sends a
@@ -395,7 +397,7 @@ func (p *natsRequestProbe) op(tb testing.TB, subject string) time.Duration {
 // subject, in NATS's own callback (its fastest delivery path).
 type natsThroughput struct {
 	nb   *natsBench
-	rcv  []*reachCounter
+	rcv  []*warptest.Counter
 	subs []*nats.Subscription
 	out  []byte
 }
@@ -404,8 +406,8 @@ func (nb *natsBench) newThroughput(tb testing.TB, subject string) *natsThroughpu
 	tb.Helper()
 	t := &natsThroughput{nb: nb, out: make([]byte, benchPayloadSize)}
 	for _, c := range nb.subs {
-		rc := &reachCounter{}
-		s, err := c.Subscribe(subject, func(*nats.Msg) { rc.add(1) })
+		rc := &warptest.Counter{}
+		s, err := c.Subscribe(subject, func(*nats.Msg) { rc.Add(1) })
 		if err != nil {
 			tb.Fatal(err)
 		}

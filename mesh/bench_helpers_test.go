@@ -4,9 +4,10 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/warpmesh/warp/internal/warptest"
 )
 
 // The helpers below are shared by the mesh benchmarks and their baselines
@@ -82,56 +83,6 @@ func payloadSeq(p []byte) uint64 {
 	return binary.BigEndian.Uint64(p)
 }
 
-// reachCounter counts what one receiver of a throughput run got, and tells
-// when the count reaches a target (and at what time).
-type reachCounter struct {
-	mu      sync.Mutex
-	n       uint64
-	target  uint64
-	reached chan struct{} // closed when n >= target; nil when nobody waits
-	last    time.Time     // when the last events were counted
-}
-
-// add counts k more events.
-func (c *reachCounter) add(k uint64) {
-	now := time.Now()
-	c.mu.Lock()
-	c.n += k
-	c.last = now
-	if c.reached != nil && c.n >= c.target {
-		close(c.reached)
-		c.reached = nil
-	}
-	c.mu.Unlock()
-}
-
-// count returns the events counted so far.
-func (c *reachCounter) count() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
-}
-
-// expect returns a channel closed once the count reaches total.
-func (c *reachCounter) expect(total uint64) <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan struct{})
-	if c.n >= total {
-		close(ch)
-		return ch
-	}
-	c.target, c.reached = total, ch
-	return ch
-}
-
-// lastAt returns when events were last counted.
-func (c *reachCounter) lastAt() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.last
-}
-
 // throughputResult is what a throughput run measured at its receivers.
 type throughputResult struct {
 	sent      uint64
@@ -184,18 +135,18 @@ const benchStall = 2 * time.Second
 // or until none of them made progress for stall, and returns what
 // each received since start. Polling the counters only decides when to
 // give up; the times come from the receivers themselves.
-func awaitThroughput(start time.Time, sent uint64, base []uint64, rcv []*reachCounter, stall time.Duration) throughputResult {
+func awaitThroughput(start time.Time, sent uint64, base []uint64, rcv []*warptest.Counter, stall time.Duration) throughputResult {
 	res := throughputResult{sent: sent, delivered: make([]uint64, len(rcv)), elapsed: make([]time.Duration, len(rcv)), complete: true}
 	chans := make([]<-chan struct{}, len(rcv))
 	for i, c := range rcv {
-		chans[i] = c.expect(base[i] + sent)
+		chans[i] = c.Expect(base[i] + sent)
 	}
 	check := time.NewTicker(stall / 4)
 	defer check.Stop()
 	progress := func() uint64 {
 		var total uint64
 		for _, c := range rcv {
-			total += c.count()
+			total += c.Count()
 		}
 		return total
 	}
@@ -206,7 +157,7 @@ func awaitThroughput(start time.Time, sent uint64, base []uint64, rcv []*reachCo
 			select {
 			case <-ch:
 				res.delivered[i] = sent
-				res.elapsed[i] = rcv[i].lastAt().Sub(start)
+				res.elapsed[i] = rcv[i].LastAt().Sub(start)
 				break wait
 			case now := <-check.C:
 				if p := progress(); p != last {
@@ -222,10 +173,10 @@ func awaitThroughput(start time.Time, sent uint64, base []uint64, rcv []*reachCo
 					select {
 					case <-chans[j]:
 						res.delivered[j] = sent
-						res.elapsed[j] = rcv[j].lastAt().Sub(start)
+						res.elapsed[j] = rcv[j].LastAt().Sub(start)
 					default:
-						res.delivered[j] = min(rcv[j].count()-base[j], sent)
-						res.elapsed[j] = rcv[j].lastAt().Sub(start)
+						res.delivered[j] = min(rcv[j].Count()-base[j], sent)
+						res.elapsed[j] = rcv[j].LastAt().Sub(start)
 					}
 				}
 				return res
@@ -267,11 +218,11 @@ func throughputPlans() []namedPlan {
 
 // runThroughput publishes n events with publish(i) (then flush, if any)
 // following plan, and waits until every receiver counted them or stalled.
-func runThroughput(tb testing.TB, n int, plan throughputPlan, rcv []*reachCounter, publish func(i int) error, flush func() error) throughputResult {
+func runThroughput(tb testing.TB, n int, plan throughputPlan, rcv []*warptest.Counter, publish func(i int) error, flush func() error) throughputResult {
 	tb.Helper()
 	base := make([]uint64, len(rcv))
 	for i, c := range rcv {
-		base[i] = c.count()
+		base[i] = c.Count()
 	}
 	window := plan.window
 	if window <= 0 {

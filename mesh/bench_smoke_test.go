@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/membership/membershiptest"
 )
 
@@ -76,15 +77,15 @@ func TestPublishSplitCoversEveryIndexOnce(t *testing.T) {
 // ends the wait after the stall period with its real count, while one that
 // got everything is reported complete.
 func TestAwaitThroughputReportsStall(t *testing.T) {
-	full, short := &reachCounter{}, &reachCounter{}
-	full.add(3) // counted before the run: the base
-	base := []uint64{full.count(), short.count()}
+	full, short := &warptest.Counter{}, &warptest.Counter{}
+	full.Add(3) // counted before the run: the base
+	base := []uint64{full.Count(), short.Count()}
 	start := time.Now()
 	go func() {
-		full.add(10)
-		short.add(4)
+		full.Add(10)
+		short.Add(4)
 	}()
-	res := awaitThroughput(start, 10, base, []*reachCounter{full, short}, 200*time.Millisecond)
+	res := awaitThroughput(start, 10, base, []*warptest.Counter{full, short}, 200*time.Millisecond)
 	if res.complete {
 		t.Fatal("a receiver got 4 of 10 events, yet the run is complete")
 	}

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/membership"
 	"github.com/warpmesh/warp/mesh"
 	"github.com/warpmesh/warp/syncbus"
@@ -222,8 +223,8 @@ func (p *eventualProbe) op(tb testing.TB, i int) time.Duration {
 type meshThroughput struct {
 	m       *benchMesh
 	keys    []string
-	rcv     []*reachCounter
-	resyncs []*reachCounter
+	rcv     []*warptest.Counter
+	resyncs []*warptest.Counter
 }
 
 func (m *benchMesh) newThroughput(tb testing.TB) *meshThroughput {
@@ -234,14 +235,14 @@ func (m *benchMesh) newThroughput(tb testing.TB) *meshThroughput {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		c, rs := &reachCounter{}, &reachCounter{}
+		c, rs := &warptest.Counter{}, &warptest.Counter{}
 		t.rcv, t.resyncs = append(t.rcv, c), append(t.resyncs, rs)
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
 			for ev := range ch {
 				if ev.Op == syncbus.OpResync {
-					rs.add(1)
+					rs.Add(1)
 					continue
 				}
 				// Count what is already buffered in one go: the counter's
@@ -255,7 +256,7 @@ func (m *benchMesh) newThroughput(tb testing.TB) *meshThroughput {
 							break more
 						}
 						if ev.Op == syncbus.OpResync {
-							rs.add(1)
+							rs.Add(1)
 							continue
 						}
 						k++
@@ -263,7 +264,7 @@ func (m *benchMesh) newThroughput(tb testing.TB) *meshThroughput {
 						break more
 					}
 				}
-				c.add(k)
+				c.Add(k)
 			}
 		}()
 	}

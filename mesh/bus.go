@@ -6,21 +6,32 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/warpmesh/warp/membership"
+	"github.com/warpmesh/warp/mesh/internal/protocol"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/wire"
+	"github.com/warpmesh/warp/zones"
 )
 
 // MeshBus is the brokerless bus: a node of a Warp Mesh. It is safe for
 // concurrent use. Create it with NewMeshBus and stop it with Close.
+//
+// It is the driver of the protocol core (package mesh/internal/protocol):
+// one goroutine, the event loop, owns the core and feeds it datagrams,
+// membership changes, publishes and the clock, and carries its decisions
+// out — deliveries to the subscriptions, frames to the sockets, outcomes
+// to the awaiting callers. The bus's own locks guard the publish queue and
+// the subscriptions, never a protocol decision.
 type MeshBus struct {
 	opts   MeshOptions
 	log    *slog.Logger
+	clock  Clock
 	name   string
 	zone   string
 	region string
@@ -36,34 +47,39 @@ type MeshBus struct {
 	ids     *syncbus.IDGenerator
 	relayed *syncbus.DedupeWindow // IDs of events republished by gateways
 	ackLat  *syncbus.LatencyRecorder
+	rec     syncbus.Recorder
 
-	num     numbering // this node's sequence numbers
-	sendBuf *sendBuffer
-	awaits  awaitTable
-	out     *batcher
-	// loopOutbox belongs to the event loop, and to Close once the loop
-	// stopped; outboxes to the awaiting publishers.
-	loopOutbox *outbox
-	outboxes   *outboxes
+	in      *inbox
+	awaitID atomic.Uint64
+	topo    atomic.Pointer[zones.Topology] // the core's, for fail fast in callers
+	// topoVersion is the membership snapshot version topo reflects.
+	topoVersion atomic.Uint64
 
-	viewMu sync.Mutex // serialises view rebuilds
-	view   atomic.Pointer[view]
+	// Owned by the event loop.
+	core        *protocol.Core
+	awaiting    map[uint64]*awaitReq
+	viewVersion uint64
+	sealer      *wire.Sealer
+	bld         wire.EventsBuilder
+	body        []byte // opened bodies
+	frame       []byte // encoded bodies
+	sealed      []byte // sealed datagrams
+	batch       []wire.Event
+	lastTake    int       // events taken into the core by the last take
+	lastTakeAt  time.Time // when
+	lingerUntil time.Time // the loop holds the queue until then (zero: not)
 
-	// lastSend is when this node last sent events (unix nanoseconds), for
-	// the digests that reveal a lost tail.
-	lastSend atomic.Int64
-	muted    atomic.Bool // tests: stop acknowledging
-	// lastRefusalLog is when a dropped datagram was last logged.
-	lastRefusalLog atomic.Int64
-	// loopIdle is set while the event loop ticks slowly; kick wakes it.
-	loopIdle atomic.Bool
-	kick     chan struct{}
+	// statsMu guards stats, the core's counters as the loop last saw them.
+	statsMu sync.Mutex
+	stats   protocol.Stats
 
-	c counters
+	refusalLog *rate.Limiter // one log line a second for dropped datagrams
+	c          counters
 
 	closed    atomic.Bool
 	closeOnce sync.Once
-	done      chan struct{}
+	done      chan struct{} // closed by Close: the loop finishes its work
+	loopDone  chan struct{} // closed when the loop has exited
 	wg        sync.WaitGroup
 }
 
@@ -73,6 +89,7 @@ var (
 	_ syncbus.MemberLister     = (*MeshBus)(nil)
 	_ syncbus.Relayer          = (*MeshBus)(nil)
 	_ syncbus.MetricsReporter  = (*MeshBus)(nil)
+	_ syncbus.AllSubscriber    = (*MeshBus)(nil)
 )
 
 // dataQueue is how many received datagrams of the data plane may wait for
@@ -91,31 +108,11 @@ func NewMeshBus(opts MeshOptions) (*MeshBus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mesh: %w", err)
 	}
-	mcfg := membership.Config{
-		Name:          opts.NodeName,
-		BindAddr:      opts.BindAddr,
-		BindPort:      opts.Port,
-		Seeds:         opts.Peers,
-		Zone:          opts.Zone,
-		Region:        opts.Region,
-		Keyring:       keyring,
-		Label:         opts.Label,
-		Profile:       opts.Profile,
-		ProbeInterval: opts.Heartbeat,
-		Transport:     opts.Transport,
-		Logger:        opts.Logger,
-	}
-	if opts.AdvertiseAddr != "" {
-		ip, port, _ := splitAdvertise(opts.AdvertiseAddr) // checked by validate
-		mcfg.AdvertiseAddr, mcfg.AdvertisePort = ip.String(), port
-	}
-	if opts.membershipTuning != nil {
-		opts.membershipTuning(&mcfg)
-	}
 	disp, err := syncbus.NewDispatcher(syncbus.DispatcherConfig{PrefixBuffer: opts.PrefixBuffer})
 	if err != nil {
 		return nil, fmt.Errorf("mesh: %w", err)
 	}
+	mcfg := opts.membershipConfig(keyring)
 	if mcfg.Transport == nil {
 		// The data plane's bursts are deeper than membership's default
 		// queue allows for: a receiver that is briefly busy would drop them.
@@ -133,42 +130,71 @@ func NewMeshBus(opts MeshOptions) (*MeshBus, error) {
 		return nil, fmt.Errorf("mesh: %w", err)
 	}
 	local := ml.Local()
-	b := &MeshBus{
-		opts:    opts,
-		log:     opts.Logger.With("node", local.Name),
-		name:    local.Name,
-		zone:    local.Zone,
-		region:  local.Region,
-		boot:    local.Boot,
-		keyring: keyring,
-		opener:  wire.NewOpener(keyring, opts.Label, wire.WithMaxSenders(maxSenders)),
-		ml:      ml,
-		tr:      ml.Transport(),
-		disp:    disp,
-		ids:     syncbus.NewIDGenerator(),
-		relayed: syncbus.NewDedupeWindow(0),
-		ackLat:  syncbus.NewLatencyRecorder(),
-		sendBuf: newSendBuffer(opts.RepairBuffer),
-		done:    make(chan struct{}),
-		kick:    make(chan struct{}, 1),
-	}
-	b.multi, _ = b.tr.(membership.MultiSender)
-	b.loopIdle.Store(true)
-	b.awaits.init()
-	if _, err := b.currentView(); err != nil {
+	relayed := syncbus.NewDedupeWindow(opts.DedupeWindow)
+	core, err := protocol.New(protocol.Config{
+		Name: local.Name, Zone: local.Zone, Region: local.Region, Boot: local.Boot,
+		Fanout:         protocol.Fanout(opts.Fanout),
+		RelayThreshold: opts.RelayThreshold,
+		RepairBuffer:   opts.RepairBuffer,
+		Window:         opts.FlowWindow,
+		TimeScale:      opts.TimeScale,
+		Timings:        protocol.Timings{StallTimeout: opts.StallTimeout},
+		Relayed:        relayed,
+	})
+	if err != nil {
 		_ = ml.Close()
 		return nil, fmt.Errorf("mesh: %w", err)
 	}
+	b := &MeshBus{
+		opts:       opts,
+		log:        opts.Logger.With("node", local.Name),
+		clock:      opts.Clock,
+		name:       local.Name,
+		zone:       local.Zone,
+		region:     local.Region,
+		boot:       local.Boot,
+		keyring:    keyring,
+		opener:     wire.NewOpener(keyring, opts.Label, wire.WithMaxSenders(maxSenders)),
+		sealer:     wire.NewSealer(keyring, opts.Label),
+		ml:         ml,
+		tr:         ml.Transport(),
+		disp:       disp,
+		ids:        syncbus.NewIDGenerator(),
+		relayed:    relayed,
+		ackLat:     syncbus.NewLatencyRecorder(),
+		rec:        opts.Recorder,
+		in:         newInbox(inboxLimit, opts.BatchSize),
+		core:       core,
+		awaiting:   make(map[uint64]*awaitReq),
+		body:       make([]byte, 0, wire.MaxDatagramSize),
+		frame:      make([]byte, 0, wire.MaxDatagramSize),
+		sealed:     make([]byte, 0, wire.MaxDatagramSize),
+		done:       make(chan struct{}),
+		loopDone:   make(chan struct{}),
+		refusalLog: rate.NewLimiter(rate.Every(time.Second), 1),
+	}
+	b.multi, _ = b.tr.(membership.MultiSender)
+	if err := b.syncView(b.clock.Now()); err != nil {
+		_ = ml.Close()
+		return nil, fmt.Errorf("mesh: %w", err)
+	}
+	b.core.Advance() // nothing to send yet: this node knows no one
 	if keyring.Empty() {
 		b.log.Warn("mesh: no SecretKeys: datagrams are neither authenticated nor encrypted")
 	}
-	b.loopOutbox = newOutbox(keyring, opts.Label)
-	b.outboxes = newOutboxes(max(2, runtime.GOMAXPROCS(0)), keyring, opts.Label)
-	b.out = newBatcher(b)
-	b.goFunc(b.out.run)
 	b.goFunc(b.loop)
 	return b, nil
 }
+
+// maxSenders is how many senders' replay windows a node keeps; each node
+// seals with one sender ID per incarnation, so this covers clusters of
+// thousands of nodes and their restarts.
+const maxSenders = 16384
+
+// inboxLimit bounds the events waiting for the event loop; a publisher
+// that finds the queue full waits for room (or for its ctx, or the
+// backpressure bound), so a burst can never grow memory without bound.
+const inboxLimit = 1 << 14
 
 // goFunc runs f in a goroutine that Close waits for.
 func (b *MeshBus) goFunc(f func()) {
@@ -177,39 +203,6 @@ func (b *MeshBus) goFunc(f func()) {
 		defer b.wg.Done()
 		f()
 	}()
-}
-
-// currentView returns the view for the membership's current snapshot,
-// building it when the membership changed since the last one.
-func (b *MeshBus) currentView() (*view, error) {
-	snap := b.ml.Snapshot()
-	if v := b.view.Load(); v != nil && v.version == snap.Version {
-		return v, nil
-	}
-	b.viewMu.Lock()
-	defer b.viewMu.Unlock()
-	snap = b.ml.Snapshot()
-	if v := b.view.Load(); v != nil && v.version >= snap.Version {
-		return v, nil
-	}
-	v, err := newView(snap, b.opts.Fanout, b.opts.RelayThreshold, b.view.Load(), b.num.assigned())
-	if err != nil {
-		return nil, err
-	}
-	b.view.Store(v)
-	return v, nil
-}
-
-// mustView is currentView for paths that cannot fail: it falls back to the
-// last good view (a snapshot that does not build a topology would be a bug
-// in membership, and is logged).
-func (b *MeshBus) mustView() *view {
-	v, err := b.currentView()
-	if err != nil {
-		b.log.Error("mesh: membership snapshot unusable; keeping the previous view", "err", err)
-		return b.view.Load()
-	}
-	return v
 }
 
 // Name returns this node's name.
@@ -228,7 +221,7 @@ func (b *MeshBus) Members() []syncbus.Member { return b.ml.Members() }
 // awaiting call that needs other nodes fails fast until they are known:
 // call this first where startup order matters.
 func (b *MeshBus) WaitForMembers(ctx context.Context, n int) error {
-	tick := time.NewTicker(10 * time.Millisecond)
+	tick := time.NewTicker(protocol.Scale(10*time.Millisecond, b.opts.TimeScale))
 	defer tick.Stop()
 	for {
 		if err := b.checkOpen(ctx); err != nil {
@@ -279,37 +272,19 @@ func (b *MeshBus) keyChange(err error) error {
 
 // Close leaves the cluster gracefully (bounded by a short timeout), stops
 // every goroutine, fails the awaiting calls in flight and closes every
-// subscription channel. Calling it again returns nil; afterwards every other
-// method returns syncbus.ErrClosed.
+// subscription channel. What was published before Close is still sent,
+// whatever the receivers' credit. Calling it again returns nil; afterwards
+// every other method returns syncbus.ErrClosed.
 func (b *MeshBus) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
 		b.closed.Store(true)
-		close(b.done) // the batcher flushes what is queued, then both loops stop
+		close(b.done) // the loop sends what is queued and its last digests, then stops
 		b.wg.Wait()
-		b.sendFinalDigest()
 		err = b.ml.Close() // leaves, then shuts the transport down
 		b.disp.Close()
 	})
 	return err
-}
-
-// sendFinalDigest tells every node the last number this node used, so that
-// a node that missed the last events finds out now — and, since this node
-// is leaving and cannot repair them, resyncs — rather than never.
-func (b *MeshBus) sendFinalDigest() {
-	seq := b.num.watermark()
-	if seq == 0 {
-		return
-	}
-	v := b.mustView()
-	for _, p := range v.alive {
-		d := wire.Digest{Origin: b.name, Boot: b.boot, Seq: seq, Start: min(v.joinSeq[p.name], seq)}
-		body, err := wire.AppendDigest(nil, &d, false)
-		if err == nil {
-			b.sendTo(v, classRepair, body, b.loopOutbox, p.addr)
-		}
-	}
 }
 
 // checkOpen returns ErrClosed after Close and ctx's error when it is done.
@@ -340,7 +315,9 @@ func (b *MeshBus) Unsubscribe(_ context.Context, key string, ch <-chan syncbus.E
 
 // SubscribePrefix returns a channel that receives the events of every key
 // starting with prefix (every key for ""). Its buffer holds
-// MeshOptions.PrefixBuffer events; on overflow it receives one resync.
+// MeshOptions.PrefixBuffer events; on overflow it receives one resync, and
+// the node's flow control slows the publishers down to what its readers
+// take.
 func (b *MeshBus) SubscribePrefix(ctx context.Context, prefix string) (<-chan syncbus.Event, error) {
 	if err := b.checkOpen(ctx); err != nil {
 		return nil, err
@@ -372,6 +349,31 @@ func (b *MeshBus) UnsubscribeLease(_ context.Context, id string, ch <-chan syncb
 	return b.disp.UnsubscribeLease(id, ch)
 }
 
+// SubscribeAll returns a channel that receives every event this node
+// delivers — invalidations of every key and lease revocations, published
+// on this bus or relayed into it — with a prefix subscription's buffer and
+// overflow resync (Key ""). A gateway reads a bus through it.
+func (b *MeshBus) SubscribeAll(ctx context.Context) (<-chan syncbus.Event, error) {
+	if err := b.checkOpen(ctx); err != nil {
+		return nil, err
+	}
+	return b.disp.SubscribeAll(ctx)
+}
+
+// UnsubscribeAll ends an all-events subscription and closes its channel.
+func (b *MeshBus) UnsubscribeAll(_ context.Context, ch <-chan syncbus.Event) error {
+	if b.closed.Load() {
+		return syncbus.ErrClosed
+	}
+	return b.disp.UnsubscribeAll(ch)
+}
+
+// Relayed reports whether the event with this ID reached this node through
+// Relay (here or on another node) rather than from a publisher of this
+// mesh, as far as the node's dedupe window (MeshOptions.DedupeWindow)
+// remembers: the ID is recorded before the event is delivered.
+func (b *MeshBus) Relayed(id syncbus.EventID) bool { return b.relayed.Contains(id) }
+
 // errTooLarge wraps wire's error for an event that cannot fit a datagram.
 func errTooLarge(err error) error {
 	if errors.Is(err, wire.ErrTooLarge) {
@@ -379,6 +381,3 @@ func errTooLarge(err error) error {
 	}
 	return fmt.Errorf("mesh: %w", err)
 }
-
-// nanotime is the clock of the protocol's timers.
-func nanotime() int64 { return time.Now().UnixNano() }

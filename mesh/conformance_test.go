@@ -25,7 +25,7 @@ func TestConformanceUDP(t *testing.T) {
 	}
 	bustest.Run(t, factory, bustest.Features{
 		Quorum: true, ZoneAcks: true, ZoneQuorum: true,
-		Prefix: true, Relay: true, Members: true,
+		Prefix: true, Relay: true, Members: true, All: true,
 		PrefixBuffer:  64,
 		Timeout:       10 * time.Second,
 		AwaitDeadline: 2 * time.Second,

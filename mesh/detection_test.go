@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/membership"
 	"github.com/warpmesh/warp/syncbus"
 )
@@ -102,11 +103,11 @@ func measureKill(t *testing.T, profile string, n, run int) detection {
 	for _, c := range children {
 		c.addr(t, 30*time.Second)
 	}
-	eventually(t, time.Minute, fmt.Sprintf("the publisher to see %d nodes alive", n), func() bool {
+	warptest.Eventually(t, time.Minute, func() bool {
 		return countAlive(pub.Members()) == n
-	})
+	}, "%s", fmt.Sprintf("the publisher to see %d nodes alive", n))
 	for _, c := range children {
-		eventually(t, time.Minute, c.name+" to see every node alive", func() bool { return c.sawAlive(n) })
+		warptest.Eventually(t, time.Minute, func() bool { return c.sawAlive(n) }, "%s", c.name+" to see every node alive")
 	}
 
 	// The publisher's view of the victim, from its membership events.
@@ -169,11 +170,11 @@ func measureKill(t *testing.T, profile string, n, run int) detection {
 	}
 
 	d := detection{waitEnded: waitEnded, failFast: failFast}
-	eventually(t, time.Minute, "the publisher's failed event", func() bool {
+	warptest.Eventually(t, time.Minute, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return !failedAt.IsZero()
-	})
+	}, "%s", "the publisher's failed event")
 	mu.Lock()
 	d.failedPub = failedAt.Sub(killedAt)
 	if !suspectAt.IsZero() {

@@ -4,11 +4,15 @@ import (
 	"time"
 
 	"github.com/warpmesh/warp/membership"
+	"github.com/warpmesh/warp/mesh/internal/protocol"
 )
 
 // SetMuted makes the node stop acknowledging (it keeps delivering and
-// relaying), for the deadline cases of the tests.
-func (b *MeshBus) SetMuted(muted bool) { b.muted.Store(muted) }
+// relaying, and forwards its zone peers' acks), for the deadline cases of
+// the tests.
+func (b *MeshBus) SetMuted(muted bool) {
+	_ = b.do(func(c *protocol.Core) { c.SetMuted(muted) })
+}
 
 // FastMembership shortens the membership timings so that tests notice
 // failures within a second or so.

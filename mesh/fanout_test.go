@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/mesh"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/syncbus/bustest"
@@ -142,9 +143,9 @@ func TestRestartIsANewIncarnation(t *testing.T) {
 	if err := buses[2].Close(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "a3 to be seen leaving", func() bool {
+	warptest.Eventually(t, 10*time.Second, func() bool {
 		return memberState(buses[0], "a3") == syncbus.MemberLeft
-	})
+	}, "%s", "a3 to be seen leaving")
 	again := joinNode(t, nineInThreeZones[2], buses[0], nil)
 	if again.Addr() == oldAddr {
 		t.Fatal("restarted on the same address; the test wants another port")

@@ -2,34 +2,19 @@ package mesh_test
 
 import (
 	"context"
-	"fmt"
+	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/internal/faults"
+	"github.com/warpmesh/warp/internal/warptest"
+	"github.com/warpmesh/warp/internal/warptest/nettest"
 	"github.com/warpmesh/warp/mesh"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/syncbus/bustest"
+	"github.com/warpmesh/warp/wire"
 )
-
-// eventually waits until cond holds, failing the test at the deadline.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	if !waitFor(timeout, cond) {
-		t.Fatalf("timed out after %v waiting for %s", timeout, what)
-	}
-}
-
-// waitFor polls cond until it holds or timeout passes, and reports which.
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
-	return true
-}
 
 // joinNode starts one more node that joins the cluster of seed, with the
 // options startCluster uses; it does not wait for convergence.
@@ -99,7 +84,7 @@ func startCluster(t testing.TB, nodes []bustest.Node, tune func(i int, o *mesh.M
 // waitConverged waits until every bus sees n alive members.
 func waitConverged(t testing.TB, buses []*mesh.MeshBus, n int) {
 	t.Helper()
-	eventually(t, 15*time.Second, fmt.Sprintf("%d nodes to see each other", n), func() bool {
+	warptest.Eventually(t, 15*time.Second, func() bool {
 		for _, b := range buses {
 			alive := 0
 			for _, m := range b.Members() {
@@ -112,7 +97,7 @@ func waitConverged(t testing.TB, buses []*mesh.MeshBus, n int) {
 			}
 		}
 		return true
-	})
+	}, "%d nodes to see each other", n)
 }
 
 // recv waits for one event on ch.
@@ -134,4 +119,64 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// testKeyring holds the key every test node has.
+func testKeyring(t testing.TB) *wire.Keyring {
+	t.Helper()
+	kr, err := wire.NewKeyring(secClusterKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+// faultyTransport binds a node's real transport on loopback behind the
+// test kit's fault rules (which see the cluster's frames by kind).
+func faultyTransport(t testing.TB, rules *faults.Rules) *nettest.Transport {
+	t.Helper()
+	tr, err := nettest.Listen(rules, testKeyring(t), secLabel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// withTransports gives node i the transport trs[i] (nil keeps the default).
+func withTransports(trs []*nettest.Transport, also func(i int, o *mesh.MeshOptions)) func(int, *mesh.MeshOptions) {
+	return func(i int, o *mesh.MeshOptions) {
+		if trs[i] != nil {
+			o.Transport = trs[i]
+		}
+		if also != nil {
+			also(i, o)
+		}
+	}
+}
+
+// dataFrom matches the data frames one node sends (to the given nodes,
+// or to anyone).
+func dataFrom(from netip.AddrPort, to ...netip.AddrPort) faults.Match {
+	m := faults.Data()
+	m.From, m.To = []netip.AddrPort{from}, to
+	return m
+}
+
+// collect subscribes to every key of b and records what arrives, until
+// the bus closes; wg, if given, counts the reading goroutine's life.
+func collect(t testing.TB, b *mesh.MeshBus, wg *sync.WaitGroup) *warptest.Collector {
+	t.Helper()
+	ch, err := b.SubscribePrefix(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := warptest.Collect(ch)
+	if wg != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-c.Done()
+		}()
+	}
+	return c
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/mesh"
 )
 
@@ -45,12 +46,12 @@ func TestJoinNewsReachesEveryNode(t *testing.T) {
 
 func waitConvergedWithin(t *testing.T, buses []*mesh.MeshBus, n int, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, fmt.Sprintf("%d nodes to see each other", n), func() bool {
+	warptest.Eventually(t, timeout, func() bool {
 		for _, b := range buses {
 			if countAlive(b.Members()) != n {
 				return false
 			}
 		}
 		return true
-	})
+	}, "%s", fmt.Sprintf("%d nodes to see each other", n))
 }

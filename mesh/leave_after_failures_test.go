@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/syncbus"
 )
 
@@ -38,28 +39,28 @@ func TestLeaveIsHeardAfterPeersFailed(t *testing.T) {
 			for _, g := range gs {
 				g.addr(t, 30*time.Second)
 			}
-			eventually(t, 30*time.Second, "every node to see the others", func() bool {
+			warptest.Eventually(t, 30*time.Second, func() bool {
 				return countAlive(pub.Members()) == ghosts+2 && countAlive(leaver.Members()) == ghosts+2
-			})
+			}, "%s", "every node to see the others")
 			for _, g := range gs {
 				g.kill(t)
 			}
-			eventually(t, 30*time.Second, "the leaver and the publisher to declare the killed nodes failed", func() bool {
+			warptest.Eventually(t, 30*time.Second, func() bool {
 				for _, g := range gs {
 					if memberState(pub, g.name) != syncbus.MemberFailed || memberState(leaver, g.name) != syncbus.MemberFailed {
 						return false
 					}
 				}
 				return true
-			})
+			}, "%s", "the leaver and the publisher to declare the killed nodes failed")
 			if err := leaver.Close(); err != nil {
 				t.Fatalf("closing %s: %v", name, err)
 			}
 			var st syncbus.MemberState
-			eventually(t, 30*time.Second, "the publisher to see "+name+" go", func() bool {
+			warptest.Eventually(t, 30*time.Second, func() bool {
 				st = memberState(pub, name)
 				return st == syncbus.MemberLeft || st == syncbus.MemberFailed
-			})
+			}, "%s", "the publisher to see "+name+" go")
 			if st != syncbus.MemberLeft {
 				t.Fatalf("the publisher reports %s %v after it closed gracefully, want left", name, st)
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/syncbus/bustest"
 )
@@ -62,10 +63,10 @@ func TestHealth(t *testing.T) {
 		t.Fatalf("health %+v", h)
 	}
 	_ = buses[2].Close()
-	eventually(t, 10*time.Second, "b1 to be seen leaving", func() bool {
+	warptest.Eventually(t, 10*time.Second, func() bool {
 		h := buses[0].Health()
 		return h.Alive == 2 && h.Left == 1 && h.Zones == 1
-	})
+	}, "%s", "b1 to be seen leaving")
 	_ = buses[0].Close()
 	if !buses[0].Health().Closed {
 		t.Fatal("Health after Close does not say closed")

@@ -5,27 +5,23 @@ import (
 	"sync/atomic"
 
 	"github.com/warpmesh/warp/syncbus"
-	"github.com/warpmesh/warp/zones"
 )
 
-// counters are the bus's metrics, updated lock-free on the hot paths.
+// counters are the driver's metrics, updated lock-free on the hot paths.
+// The protocol's own counters live in the core, and reach Metrics through
+// the snapshot the event loop keeps (MeshBus.stats).
 type counters struct {
-	published      atomic.Uint64
-	duplicates     atomic.Uint64
-	acksSent       atomic.Uint64
-	acksReceived   atomic.Uint64
-	awaitOK        atomic.Uint64
-	awaitFailed    atomic.Uint64
-	awaitFailFast  atomic.Uint64
-	retransmits    atomic.Uint64
-	repairRequests atomic.Uint64
-	relayed        atomic.Uint64
-	batches        atomic.Uint64
-	publishErrors  atomic.Uint64
+	published     atomic.Uint64
+	duplicates    atomic.Uint64 // relays of an event already relayed here
+	awaitOK       atomic.Uint64
+	awaitFailed   atomic.Uint64
+	awaitFailFast atomic.Uint64
+	batches       atomic.Uint64
+	publishErrors atomic.Uint64
 
 	sentLocal, sentRemote         traffic
 	receivedLocal, receivedRemote traffic
-	sentRepair                    traffic
+	sentRepair, sentControl       traffic
 
 	dropsMu sync.Mutex
 	drops   map[string]uint64
@@ -53,15 +49,22 @@ func (c *counters) drop(reason string) {
 	c.dropsMu.Unlock()
 }
 
-func (c *counters) dropsSnapshot() map[string]uint64 {
+// dropsSnapshot returns the driver's drops merged with extra (the core's).
+func (c *counters) dropsSnapshot(extra ...map[string]uint64) map[string]uint64 {
 	c.dropsMu.Lock()
 	defer c.dropsMu.Unlock()
-	if len(c.drops) == 0 {
-		return nil
+	var out map[string]uint64
+	add := func(m map[string]uint64) {
+		for k, v := range m {
+			if out == nil {
+				out = make(map[string]uint64)
+			}
+			out[k] += v
+		}
 	}
-	out := make(map[string]uint64, len(c.drops))
-	for k, v := range c.drops {
-		out[k] = v
+	add(c.drops)
+	for _, m := range extra {
+		add(m)
 	}
 	return out
 }
@@ -69,30 +72,36 @@ func (c *counters) dropsSnapshot() map[string]uint64 {
 // Metrics returns the bus's counters.
 func (b *MeshBus) Metrics() syncbus.Metrics {
 	ds := b.disp.Stats()
+	b.statsMu.Lock()
+	cs := b.stats
+	b.statsMu.Unlock()
 	return syncbus.Metrics{
 		Published:      b.c.published.Load(),
 		Delivered:      ds.Delivered,
 		Coalesced:      ds.Coalesced,
 		Dropped:        ds.Dropped,
 		Resyncs:        ds.Resyncs,
-		Duplicates:     b.c.duplicates.Load(),
-		AcksSent:       b.c.acksSent.Load(),
-		AcksReceived:   b.c.acksReceived.Load(),
+		Duplicates:     cs.Duplicates + b.c.duplicates.Load(),
+		AcksSent:       cs.AcksSent,
+		AcksReceived:   cs.AcksReceived,
 		AwaitSatisfied: b.c.awaitOK.Load(),
 		AwaitFailed:    b.c.awaitFailed.Load(),
 		AwaitFailFast:  b.c.awaitFailFast.Load(),
 		AckLatency:     b.ackLat.Histogram(),
-		Retransmits:    b.c.retransmits.Load(),
-		RepairRequests: b.c.repairRequests.Load(),
-		Relayed:        b.c.relayed.Load(),
+		Retransmits:    cs.Retransmits,
+		RepairRequests: cs.RepairRequests,
+		Relayed:        cs.Relayed,
 		Batches:        b.c.batches.Load(),
 		SentLocal:      b.c.sentLocal.snapshot(),
 		SentRemote:     b.c.sentRemote.snapshot(),
 		ReceivedLocal:  b.c.receivedLocal.snapshot(),
 		ReceivedRemote: b.c.receivedRemote.snapshot(),
 		SentRepair:     b.c.sentRepair.snapshot(),
-		DropsByReason:  b.c.dropsSnapshot(),
+		DropsByReason:  b.c.dropsSnapshot(cs.Drops),
 		PublishErrors:  b.c.publishErrors.Load(),
+		FlowStalls:     cs.FlowStalls,
+		FlowStallTime:  cs.FlowStallTime,
+		FlowReleased:   cs.FlowReleased,
 	}
 }
 
@@ -107,6 +116,9 @@ type Health struct {
 	Mode string
 	// PendingAwaits counts awaiting calls in flight.
 	PendingAwaits int
+	// PendingEvents counts published events waiting for the receivers'
+	// flow-control credit.
+	PendingEvents int
 	// Authenticated is false when the bus runs without SecretKeys.
 	Authenticated bool
 	// Closed is true after Close.
@@ -115,15 +127,18 @@ type Health struct {
 
 // Health reports the node's state.
 func (b *MeshBus) Health() Health {
+	b.statsMu.Lock()
+	cs := b.stats
+	b.statsMu.Unlock()
 	h := Health{
 		Name: b.name, Zone: b.zone, Region: b.region,
 		Authenticated: !b.keyring.Empty(),
 		Closed:        b.closed.Load(),
-		PendingAwaits: b.awaits.len(),
+		PendingAwaits: cs.PendingAwaits,
+		PendingEvents: cs.Pending,
 	}
-	v := b.mustView()
-	for _, p := range v.nodes {
-		switch p.state {
+	for _, n := range b.ml.Snapshot().Nodes {
+		switch n.State {
 		case syncbus.MemberAlive:
 			h.Alive++
 		case syncbus.MemberSuspect:
@@ -134,9 +149,10 @@ func (b *MeshBus) Health() Health {
 			h.Failed++
 		}
 	}
-	h.Zones = v.topo.NumZones()
+	topo := b.topo.Load()
+	h.Zones = topo.NumZones()
 	h.Mode = "direct"
-	if v.mode == zones.ModeRelay {
+	if b.opts.Fanout == FanoutRelay || (b.opts.Fanout == FanoutAuto && topo.Size() > b.opts.RelayThreshold) {
 		h.Mode = "relay"
 	}
 	return h

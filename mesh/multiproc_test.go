@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/membership/membershiptest"
 	"github.com/warpmesh/warp/mesh"
 	"github.com/warpmesh/warp/syncbus"
@@ -36,12 +37,12 @@ func TestMultiProcessKill(t *testing.T) {
 
 	// Every process sees all three alive, and the publisher knows each
 	// child at the address the child announced, in its zone.
-	eventually(t, 30*time.Second, "the publisher to see both children alive", func() bool {
+	warptest.Eventually(t, 30*time.Second, func() bool {
 		return hasMember(pub, "mp-b", "b", addrB, syncbus.MemberAlive) &&
 			hasMember(pub, "mp-c", "c", addrC, syncbus.MemberAlive)
-	})
+	}, "%s", "the publisher to see both children alive")
 	for _, p := range []*nodeProc{b, c} {
-		eventually(t, 30*time.Second, p.name+" to count 3 members alive", func() bool { return p.sawAlive(3) })
+		warptest.Eventually(t, 30*time.Second, func() bool { return p.sawAlive(3) }, "%s", p.name+" to count 3 members alive")
 	}
 
 	// A plain publish crosses the process boundary to both children.
@@ -82,9 +83,9 @@ func TestMultiProcessKill(t *testing.T) {
 	// Once the publisher's membership declares mp-c failed, three zones
 	// are known impossible: the call fails fast, without waiting for its
 	// deadline.
-	eventually(t, 30*time.Second, "the publisher to declare mp-c failed", func() bool {
+	warptest.Eventually(t, 30*time.Second, func() bool {
 		return memberState(pub, "mp-c") == syncbus.MemberFailed
-	})
+	}, "%s", "the publisher to declare mp-c failed")
 	long, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -124,10 +125,10 @@ func TestMultiProcessKill(t *testing.T) {
 	// failed; TestBugLeaveLostAfterPeerFailure shows why it sometimes
 	// does not, so either is accepted here.
 	var stateB syncbus.MemberState
-	eventually(t, 10*time.Second, "the publisher to see mp-b go", func() bool {
+	warptest.Eventually(t, 10*time.Second, func() bool {
 		stateB = memberState(pub, "mp-b")
 		return stateB == syncbus.MemberLeft || stateB == syncbus.MemberFailed
-	})
+	}, "%s", "the publisher to see mp-b go")
 	if stateB != syncbus.MemberLeft {
 		t.Logf("the publisher reports mp-b %v after its graceful leave, not left", stateB)
 	}

@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strconv"
 	"time"
 
 	"github.com/warpmesh/warp/membership"
+	"github.com/warpmesh/warp/mesh/internal/protocol"
 	"github.com/warpmesh/warp/syncbus"
+	"github.com/warpmesh/warp/wire"
 )
 
 // FanoutMode says how an event reaches the other nodes.
@@ -18,7 +19,7 @@ type FanoutMode uint8
 
 const (
 	// FanoutAuto picks FanoutDirect for clusters of up to
-	// DefaultRelayThreshold nodes and FanoutRelay above.
+	// MeshOptions.RelayThreshold nodes and FanoutRelay above.
 	FanoutAuto FanoutMode = iota
 	// FanoutDirect sends every event from the publisher straight to every
 	// other node: the lowest latency, n-1 datagrams per event from one node.
@@ -55,20 +56,25 @@ func ParseFanoutMode(s string) (FanoutMode, error) {
 	return 0, fmt.Errorf("mesh: unknown fanout mode %q (want auto, direct or relay)", s)
 }
 
-// Defaults of MeshOptions.
+// Defaults of MeshOptions, at TimeScale 1.
 const (
-	DefaultPort           = 7946
-	DefaultBindAddr       = "0.0.0.0"
-	DefaultBatchInterval  = 2 * time.Millisecond
-	DefaultBatchSize      = 256
-	DefaultAckTimeout     = 5 * time.Second
-	DefaultRepairBuffer   = 1 << 16
-	DefaultPrefixBuffer   = syncbus.DefaultPrefixBuffer
-	DefaultRelayThreshold = 12
+	DefaultPort                = membership.DefaultPort
+	DefaultBindAddr            = "0.0.0.0"
+	DefaultBatchInterval       = 2 * time.Millisecond
+	DefaultBatchSize           = 256
+	DefaultAckTimeout          = 5 * time.Second
+	DefaultRepairBuffer        = protocol.DefaultRepairBuffer
+	DefaultPrefixBuffer        = syncbus.DefaultPrefixBuffer
+	DefaultRelayThreshold      = protocol.DefaultRelayThreshold
+	DefaultFlowWindow          = protocol.DefaultWindow
+	DefaultBackpressureTimeout = 5 * time.Second
+	DefaultStallTimeout        = time.Second
 )
 
 // MeshOptions configures a MeshBus. The zero value of every field means its
-// default; NewMeshBus rejects values that make no sense.
+// default (DefaultMeshOptions returns them filled in); NewMeshBus rejects
+// values that make no sense, with the same rules as package membership for
+// the settings the two share.
 type MeshOptions struct {
 	// NodeName is this node's unique name (default: the host name plus a
 	// short random suffix).
@@ -82,9 +88,14 @@ type MeshOptions struct {
 	// "ip:port" (default: the bound address, or a private address of the
 	// host when bound to all interfaces).
 	AdvertiseAddr string
-	// Peers are seeds to join, "host:port" of their Port. A host name that
-	// resolves to several addresses joins them all. Unreachable seeds are
-	// retried in the background.
+	// Peers are seeds to join: "host:port" (a host name that resolves to
+	// several addresses joins them all), a bare IP address or host name on
+	// DefaultPort, "dns+host:port" (every A and AAAA record of host, looked
+	// up again at every rejoin: a Kubernetes headless service) or
+	// "dnssrv+_service._proto.name" (the hosts and ports of its SRV
+	// records). Unreachable seeds are retried in the background, and seeds
+	// are joined again whenever they are not members, which merges a
+	// cluster split by a partition.
 	Peers []string
 	// Zone and Region place this node in the topology.
 	Zone   string
@@ -102,7 +113,11 @@ type MeshOptions struct {
 	// Profile is the failure-detection timing: "lan" (default), "local"
 	// (one machine, tests) or "wan".
 	Profile string
-	// Heartbeat overrides the profile's probe interval.
+	// Heartbeat overrides the profile's probe interval: a node is probed
+	// about once per Heartbeat, and one that misses its probe is declared
+	// failed a few heartbeats later (the README's detection table). The
+	// probe timeout follows it down when it is shorter than the profile's.
+	// Values below 50ms make false suspicions likely on a loaded host.
 	Heartbeat time.Duration
 
 	// BatchInterval is the longest an event may wait to share a datagram
@@ -137,35 +152,76 @@ type MeshOptions struct {
 	// RelayThreshold is the cluster size above which FanoutAuto uses
 	// relays. Default DefaultRelayThreshold.
 	RelayThreshold int
+	// DedupeWindow is how many IDs of events relayed by gateways (Relay)
+	// the node remembers, so that one relayed by several gateways is
+	// delivered once. Size it for the relayed rate times the gateways'
+	// lag. Default syncbus.DefaultDedupeWindow.
+	DedupeWindow int
+
+	// TimeScale stretches every interval and timeout of the node alike —
+	// memberlist's probes, gossip, push/pull, suspicion and TCP timeouts,
+	// rejoining, and the mesh's retransmission, repair, digests, relay ack
+	// hold, batching window, flow-control bounds and AckTimeout: 10 makes
+	// each of them ten times longer. 0 means 1; negative is an error. It is
+	// for simulations that run many nodes on few cores (CPU contention must
+	// not look like failure) and for very slow links. Every node of a
+	// cluster should use the same scale.
+	TimeScale float64
+
+	// FlowWindow is the most events this node lets one publisher send it
+	// beyond what it has received; its credit is its subscriptions' free
+	// room, shared among the publishers that are sending, up to this.
+	// Default 16384.
+	FlowWindow int
+	// BackpressureTimeout bounds how long Publish, RevokeLease and Relay
+	// wait when receivers fall behind and this node's send queue is full,
+	// before they return an error matching syncbus.ErrBackpressure (a ctx
+	// that ends first returns its own error). Default 5s.
+	BackpressureTimeout time.Duration
+	// StallTimeout is how long one receiver without flow-control credit
+	// may hold this node's publishing back; after it (or at once when
+	// membership suspects the receiver) this node goes on without it, and
+	// the receiver catches up through a resync. Default 1s.
+	StallTimeout time.Duration
+
+	// Recorder receives latency measurements for a metrics system (default:
+	// none).
+	Recorder syncbus.Recorder
+	// Clock is the bus's source of time (default: the system clock). Tests
+	// replace it; memberlist always uses the system clock.
+	Clock Clock
 
 	// membershipTuning lets tests shorten membership timings.
 	membershipTuning func(*membership.Config)
 }
 
+// DefaultMeshOptions returns the options with every default filled in, as
+// NewMeshBus would use them (NodeName gets a fresh random suffix on each
+// call).
+func DefaultMeshOptions() MeshOptions {
+	var o MeshOptions
+	if err := o.validate(); err != nil {
+		panic("mesh: the default options are invalid: " + err.Error())
+	}
+	return o
+}
+
 // validate fills in defaults and rejects nonsense, before anything starts.
+// The settings membership shares are checked by membership's own
+// validation, so both layers accept and refuse the same values.
 func (o *MeshOptions) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
 	if o.BindAddr == "" {
 		o.BindAddr = DefaultBindAddr
-	} else if _, err := netip.ParseAddr(o.BindAddr); err != nil {
-		bad("BindAddr %q is not an IP address", o.BindAddr)
 	}
-	switch {
-	case o.Port == 0:
+	if o.Port == 0 {
 		o.Port = DefaultPort
-	case o.Port < -1 || o.Port > 65535:
-		bad("Port %d out of range (0 = %d, -1 = system's choice)", o.Port, DefaultPort)
 	}
 	if o.AdvertiseAddr != "" {
 		if _, _, err := splitAdvertise(o.AdvertiseAddr); err != nil {
 			bad("AdvertiseAddr: %v", err)
-		}
-	}
-	for _, p := range o.Peers {
-		if _, _, err := net.SplitHostPort(p); err != nil {
-			bad("Peers: %q is not host:port", p)
 		}
 	}
 	for i, k := range o.SecretKeys {
@@ -175,36 +231,57 @@ func (o *MeshOptions) validate() error {
 			bad("SecretKeys[%d] is %d bytes; want 16, 24 or 32", i, len(k))
 		}
 	}
-	switch o.Profile {
-	case "":
-		o.Profile = "lan"
-	case "lan", "local", "wan":
-	default:
-		bad("Profile %q unknown (want lan, local or wan)", o.Profile)
+	if o.Profile == "" {
+		o.Profile = membership.ProfileLAN
 	}
 	if o.Heartbeat < 0 {
 		bad("Heartbeat %v is negative", o.Heartbeat)
 	}
-	switch {
-	case o.BatchInterval == 0:
-		o.BatchInterval = DefaultBatchInterval
-	case o.BatchInterval < 0 || o.BatchInterval > time.Second:
-		bad("BatchInterval %v out of range (0..1s)", o.BatchInterval)
+	if err := protocol.CheckTimeScale(o.TimeScale); err != nil {
+		bad("%v", err)
 	}
-	switch {
-	case o.BatchSize == 0:
-		o.BatchSize = DefaultBatchSize
-	case o.BatchSize < 0 || o.BatchSize > 4096:
-		bad("BatchSize %d out of range (1..4096)", o.BatchSize)
+	durations := []struct {
+		name     string
+		v        *time.Duration
+		def, max time.Duration
+	}{
+		{"BatchInterval", &o.BatchInterval, DefaultBatchInterval, time.Second},
+		{"AckTimeout", &o.AckTimeout, DefaultAckTimeout, 0},
+		{"BackpressureTimeout", &o.BackpressureTimeout, DefaultBackpressureTimeout, 0},
+		{"StallTimeout", &o.StallTimeout, DefaultStallTimeout, 0},
+	}
+	for _, d := range durations {
+		switch {
+		case *d.v == 0:
+			*d.v = protocol.Scale(d.def, o.TimeScale)
+		case *d.v < 0 || (d.max > 0 && *d.v > d.max):
+			bad("%s %v out of range", d.name, *d.v)
+		default:
+			*d.v = protocol.Scale(*d.v, o.TimeScale)
+		}
+	}
+	ints := []struct {
+		name          string
+		v             *int
+		def, min, max int
+	}{
+		{"BatchSize", &o.BatchSize, DefaultBatchSize, 1, 4096},
+		{"PrefixBuffer", &o.PrefixBuffer, DefaultPrefixBuffer, 1, syncbus.MaxPrefixBuffer},
+		{"RepairBuffer", &o.RepairBuffer, DefaultRepairBuffer, 1, 1 << 24},
+		{"RelayThreshold", &o.RelayThreshold, DefaultRelayThreshold, 1, 1 << 30},
+		{"FlowWindow", &o.FlowWindow, DefaultFlowWindow, 64, 1 << 15},
+		{"DedupeWindow", &o.DedupeWindow, syncbus.DefaultDedupeWindow, 1, 1 << 24},
+	}
+	for _, n := range ints {
+		switch {
+		case *n.v == 0:
+			*n.v = n.def
+		case *n.v < n.min || *n.v > n.max:
+			bad("%s %d out of range (%d..%d)", n.name, *n.v, n.min, n.max)
+		}
 	}
 	if o.Fanout > FanoutRelay {
 		bad("Fanout %v unknown", o.Fanout)
-	}
-	switch {
-	case o.AckTimeout == 0:
-		o.AckTimeout = DefaultAckTimeout
-	case o.AckTimeout < 0:
-		bad("AckTimeout %v is negative", o.AckTimeout)
 	}
 	if o.Group != "" || o.Interface != "" {
 		bad("Group/Interface: multicast discovery is not supported yet; list Peers instead")
@@ -212,28 +289,55 @@ func (o *MeshOptions) validate() error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	switch {
-	case o.PrefixBuffer == 0:
-		o.PrefixBuffer = DefaultPrefixBuffer
-	case o.PrefixBuffer < 0:
-		bad("PrefixBuffer %d is negative", o.PrefixBuffer)
+	if o.Recorder == nil {
+		o.Recorder = syncbus.NopRecorder{}
 	}
-	switch {
-	case o.RepairBuffer == 0:
-		o.RepairBuffer = DefaultRepairBuffer
-	case o.RepairBuffer < 0 || o.RepairBuffer > 1<<24:
-		bad("RepairBuffer %d out of range", o.RepairBuffer)
+	if o.Clock == nil {
+		o.Clock = systemClock{}
 	}
-	switch {
-	case o.RelayThreshold == 0:
-		o.RelayThreshold = DefaultRelayThreshold
-	case o.RelayThreshold < 0:
-		bad("RelayThreshold %d is negative", o.RelayThreshold)
+	if len(errs) == 0 {
+		mcfg := o.membershipConfig(nil)
+		if err := mcfg.Validate(); err != nil {
+			errs = append(errs, err)
+		} else if o.NodeName == "" {
+			o.NodeName = mcfg.Name // the default name, fixed from here on
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("mesh: invalid options: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// membershipConfig translates the options for membership: the one place
+// their shared settings meet.
+func (o *MeshOptions) membershipConfig(keyring *wire.Keyring) membership.Config {
+	c := membership.Config{
+		Name:          o.NodeName,
+		BindAddr:      o.BindAddr,
+		BindPort:      o.Port,
+		Seeds:         o.Peers,
+		Zone:          o.Zone,
+		Region:        o.Region,
+		Label:         o.Label,
+		Profile:       o.Profile,
+		ProbeInterval: o.Heartbeat,
+		Transport:     o.Transport,
+		Logger:        o.Logger,
+		TimeScale:     o.TimeScale,
+	}
+	if keyring != nil {
+		c.Keyring = keyring
+	}
+	if o.AdvertiseAddr != "" {
+		if ip, port, err := splitAdvertise(o.AdvertiseAddr); err == nil {
+			c.AdvertiseAddr, c.AdvertisePort = ip.String(), port
+		}
+	}
+	if o.membershipTuning != nil {
+		o.membershipTuning(&c)
+	}
+	return c
 }
 
 // splitAdvertise parses "ip" or "ip:port"; port is 0 when absent.

@@ -2,8 +2,8 @@ package mesh
 
 import (
 	"context"
-	"time"
 
+	"github.com/warpmesh/warp/mesh/internal/protocol"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/wire"
 	"github.com/warpmesh/warp/zones"
@@ -13,14 +13,20 @@ import (
 // this node's own subscriptions before returning. It does not wait for the
 // other nodes: the event leaves at once when the bus is idle, or shares a
 // datagram with others under load, and lost datagrams are repaired (see the
-// package documentation). An event too large for one datagram is an error.
+// package documentation).
+//
+// Flow control: when a receiver's subscriptions have no room left, the
+// event waits in this node's send queue; when that queue is full, Publish
+// waits for room, at most MeshOptions.BackpressureTimeout, and then
+// returns an error matching syncbus.ErrBackpressure (or ctx's error when
+// ctx ends first). An event too large for one datagram is an error.
 func (b *MeshBus) Publish(ctx context.Context, key string, opts ...syncbus.PublishOption) error {
 	o := syncbus.ApplyPublishOptions(opts...)
 	return b.publish(ctx, key, syncbus.OpInvalidate, &o)
 }
 
 // RevokeLease sends the revocation of lease id to every node's lease
-// subscriptions.
+// subscriptions. It waits for flow control as Publish does.
 func (b *MeshBus) RevokeLease(ctx context.Context, id string) error {
 	return b.publish(ctx, id, syncbus.OpLeaseRevoke, &syncbus.PublishOptions{})
 }
@@ -38,8 +44,8 @@ func (b *MeshBus) publish(ctx context.Context, key string, op syncbus.Op, o *syn
 		return err
 	}
 	b.c.published.Add(1)
-	b.deliverLocal(&ev)
-	return b.out.enqueue(ctx, &ev)
+	b.disp.Deliver(ev.ToSync(b.name, b.zone, b.region))
+	return b.putEvent(ctx, &ev)
 }
 
 // Relay republishes an event received elsewhere (by a gateway) keeping its
@@ -65,7 +71,7 @@ func (b *MeshBus) Relay(ctx context.Context, ev syncbus.Event) error {
 	}
 	b.c.published.Add(1)
 	b.disp.Deliver(ev)
-	return b.out.enqueue(ctx, &w)
+	return b.putEvent(ctx, &w)
 }
 
 // newEvent builds the wire form of a new event published here. Origin and
@@ -78,7 +84,7 @@ func (b *MeshBus) newEvent(key string, op syncbus.Op, o *syncbus.PublishOptions)
 		Op:          op,
 		Scope:       o.Scope,
 		VectorClock: o.VectorClock,
-		Time:        time.Now().UnixNano(),
+		Time:        b.clock.Now().UnixNano(),
 	}
 	if o.Region != "" && o.Region != b.region {
 		ev.Region = o.Region
@@ -86,9 +92,14 @@ func (b *MeshBus) newEvent(key string, op syncbus.Op, o *syncbus.PublishOptions)
 	return ev
 }
 
-// deliverLocal hands an event published here to this node's subscriptions.
-func (b *MeshBus) deliverLocal(ev *wire.Event) {
-	b.disp.Deliver(ev.ToSync(b.name, b.zone, b.region))
+// checkFits reports an event that cannot fit one datagram of this node,
+// whatever else travels with it.
+func (b *MeshBus) checkFits(ev *wire.Event) error {
+	hdr := wire.Events{Origin: b.name, Zone: b.zone, Region: b.region}
+	if err := wire.CheckFits(&hdr, ev, wire.DefaultDatagramBudget); err != nil {
+		return errTooLarge(err)
+	}
+	return nil
 }
 
 // PublishAndAwait publishes an invalidation of key and returns once
@@ -97,7 +108,8 @@ func (b *MeshBus) deliverLocal(ev *wire.Event) {
 // sending. Otherwise it waits until satisfied, until the alive nodes can no
 // longer satisfy it, or until ctx ends (MeshOptions.AckTimeout when ctx has
 // no deadline). Every failure matches syncbus.ErrQuorumNotSatisfied and is a
-// *syncbus.QuorumError with the figures.
+// *syncbus.QuorumError with the figures. An awaited event is never held by
+// flow control.
 func (b *MeshBus) PublishAndAwait(ctx context.Context, key string, replicas int, opts ...syncbus.PublishOption) error {
 	o := syncbus.ApplyPublishOptions(opts...)
 	return b.publishAndAwait(ctx, key, zones.Replicas(replicas), &o)
@@ -120,74 +132,70 @@ func (b *MeshBus) publishAndAwait(ctx context.Context, key string, req zones.Req
 	if err := syncbus.ValidateKey(key); err != nil {
 		return err
 	}
-	v := b.mustView()
-	if err := zones.CheckFeasible(v.topo, req); err != nil {
+	// Fail fast here, before publishing anything, against the core's
+	// latest view — unless the membership has moved on since, in which
+	// case the core decides once it has the newer view.
+	if err := zones.CheckFeasible(b.topo.Load(), req); err != nil && b.topoVersion.Load() == b.ml.Snapshot().Version {
 		b.c.awaitFailFast.Add(1)
 		b.c.awaitFailed.Add(1)
 		return err
 	}
 	ev := b.newEvent(key, syncbus.OpInvalidate, o)
-	ev.Flags = wire.EventAckWanted
 	if err := b.checkFits(&ev); err != nil {
 		b.c.publishErrors.Add(1)
 		return err
 	}
-	ev.Seq = b.num.take(1)
-	b.sendBuf.add(&ev)
 	b.c.published.Add(1)
-	b.deliverLocal(&ev)
+	b.disp.Deliver(ev.ToSync(b.name, b.zone, b.region))
 
-	start := time.Now()
-	a := newAwait(&ev, zones.NewTracker(v.topo, req), start)
-	var p plan
-	p.make(v, zones.Spread(ev.ID), nil)
-	for _, t := range p.targets {
-		if t.Relay {
-			if a.relays == nil {
-				a.relays = make(map[string]string)
-			}
-			a.relays[t.Zone] = t.Node
+	start := b.clock.Now()
+	deadline := start.Add(b.opts.AckTimeout)
+	if dl, ok := ctx.Deadline(); ok {
+		deadline = dl
+	}
+	r := &awaitReq{
+		id: b.awaitID.Add(1), ev: ev, req: req, deadline: deadline,
+		report: o.AckReport != nil, start: start,
+		done: make(chan protocol.Outcome, 1),
+	}
+	b.in.putAwait(r)
+	var out protocol.Outcome
+	select {
+	case out = <-r.done:
+	case <-ctx.Done():
+		b.in.putCancel(r.id, ctx.Err())
+		select {
+		case out = <-r.done:
+		case <-b.loopDone:
+			return b.closedWhileAwaiting(r, req)
+		}
+	case <-b.loopDone:
+		select {
+		case out = <-r.done:
+		default:
+			return b.closedWhileAwaiting(r, req)
 		}
 	}
-	b.awaits.add(a)
-	defer b.awaits.remove(a.seq)
-	b.sendAwaited(v, a, &p)
-	b.num.sent(a.seq)
-	b.awaits.decideNow(a) // the publisher's own zone may be all that was asked
-
-	timeout := b.opts.AckTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-
-	var cause error
-	select {
-	case <-a.done:
-	case <-ctx.Done():
-		cause = ctx.Err()
-	case <-timer.C:
-		cause = context.DeadlineExceeded
-	case <-b.done:
-		cause = syncbus.ErrClosed
-	}
-	err := b.awaits.finish(a, cause, o.AckReport)
-	if err != nil {
+	if out.Err != nil {
+		if out.FailFast {
+			b.c.awaitFailFast.Add(1)
+		}
 		b.c.awaitFailed.Add(1)
-		return err
+		return out.Err
+	}
+	if o.AckReport != nil {
+		*o.AckReport = out.Report
 	}
 	b.c.awaitOK.Add(1)
-	b.ackLat.Since(start)
+	d := b.clock.Now().Sub(start)
+	b.ackLat.Observe(d)
+	b.rec.AckLatency(req.Kind(), d)
 	return nil
 }
 
-// checkFits reports an event that cannot fit one datagram of this node,
-// whatever else travels with it.
-func (b *MeshBus) checkFits(ev *wire.Event) error {
-	hdr := b.frameHeader(0)
-	if err := wire.CheckFits(&hdr, ev, wire.DefaultDatagramBudget); err != nil {
-		return errTooLarge(err)
-	}
-	return nil
+// closedWhileAwaiting is the error of an awaited publish whose bus closed
+// before the loop took it.
+func (b *MeshBus) closedWhileAwaiting(r *awaitReq, req zones.Requirement) error {
+	b.c.awaitFailed.Add(1)
+	return zones.NewTracker(b.topo.Load(), req).Err(syncbus.ErrClosed)
 }

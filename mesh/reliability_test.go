@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/internal/faults"
+	"github.com/warpmesh/warp/internal/warptest"
+	"github.com/warpmesh/warp/internal/warptest/nettest"
 	"github.com/warpmesh/warp/mesh"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/syncbus/bustest"
@@ -19,21 +22,20 @@ var fiveInZones = []bustest.Node{
 	{Name: "c1", Zone: "c"},
 }
 
-// receipts records, per receiving node, when each key arrived.
-type receipts struct {
-	mu   sync.Mutex
-	got  []map[string]time.Time
-	dups []int
-}
-
-func collect(t *testing.T, buses []*mesh.MeshBus, skip int) *receipts {
+// collectAll collects what every bus but skip receives under "k:".
+func collectAll(t *testing.T, buses []*mesh.MeshBus, skip int) []*warptest.Collector {
 	t.Helper()
-	r := &receipts{got: make([]map[string]time.Time, len(buses)), dups: make([]int, len(buses))}
-	var wg sync.WaitGroup
+	out := make([]*warptest.Collector, len(buses))
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	t.Cleanup(func() {
+		cancel()
+		for _, c := range out {
+			if c != nil {
+				<-c.Done()
+			}
+		}
+	})
 	for i, b := range buses {
-		r.got[i] = map[string]time.Time{}
 		if i == skip {
 			continue
 		}
@@ -41,24 +43,21 @@ func collect(t *testing.T, buses []*mesh.MeshBus, skip int) *receipts {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ev := range ch {
-				now := time.Now()
-				r.mu.Lock()
-				if ev.Op == syncbus.OpInvalidate {
-					if _, dup := r.got[i][ev.Key]; dup {
-						r.dups[i]++
-					} else {
-						r.got[i][ev.Key] = now
-					}
-				}
-				r.mu.Unlock()
-			}
-		}()
+		out[i] = warptest.Collect(ch)
 	}
-	return r
+	return out
+}
+
+// lossyCluster gives every node of nodes a transport behind one rule
+// set that loses rate of the data plane's datagrams.
+func lossyCluster(t *testing.T, seed uint64, rate float64, n int) (*faults.Rules, []*nettest.Transport) {
+	rules := faults.New(seed)
+	rules.Drop(rate, faults.Data())
+	trs := make([]*nettest.Transport, n)
+	for i := range trs {
+		trs[i] = faultyTransport(t, rules)
+	}
+	return rules, trs
 }
 
 // TestLossyPublishesAreRepaired: with 5% of data datagrams lost on every
@@ -67,15 +66,12 @@ func collect(t *testing.T, buses []*mesh.MeshBus, skip int) *receipts {
 func TestLossyPublishesAreRepaired(t *testing.T) {
 	for _, fanout := range []mesh.FanoutMode{mesh.FanoutDirect, mesh.FanoutRelay} {
 		t.Run(fanout.String(), func(t *testing.T) {
-			trs := make([]*faultyTransport, len(fiveInZones))
-			for i := range trs {
-				trs[i] = newFaultyTransport(t, uint64(i+1), 0.05)
-			}
+			_, trs := lossyCluster(t, 1, 0.05, len(fiveInZones))
 			buses := startCluster(t, fiveInZones, withTransports(trs, func(_ int, o *mesh.MeshOptions) {
 				o.Fanout = fanout
 				o.PrefixBuffer = 1 << 15
 			}))
-			r := collect(t, buses, 0)
+			r := collectAll(t, buses, 0)
 
 			const events = 3000
 			published := make(map[string]time.Time, events)
@@ -92,36 +88,33 @@ func TestLossyPublishesAreRepaired(t *testing.T) {
 					<-pace.C // about 10k events/s, in bursts of 10
 				}
 			}
-			eventually(t, 10*time.Second, "every node to receive every event", func() bool {
-				r.mu.Lock()
-				defer r.mu.Unlock()
+			warptest.Eventually(t, 10*time.Second, func() bool {
 				for i := 1; i < len(buses); i++ {
-					if len(r.got[i]) < events {
+					if r[i].Distinct() < events {
 						return false
 					}
 				}
 				return true
-			})
-			r.mu.Lock()
-			defer r.mu.Unlock()
+			}, "every node to receive every event")
 			for i := 1; i < len(buses); i++ {
 				inTime := 0
 				for key, at := range published {
-					if got, ok := r.got[i][key]; ok && got.Sub(at) <= time.Second {
+					if got, ok := r[i].At(key); ok && got.Sub(at) <= time.Second {
 						inTime++
 					}
 				}
 				if ratio := float64(inTime) / events; ratio < 0.999 {
 					t.Errorf("%s received %.4f of the events within 1s, want >= 0.999", fiveInZones[i].Name, ratio)
 				}
-				if r.dups[i] != 0 {
-					t.Errorf("%s received %d duplicates", fiveInZones[i].Name, r.dups[i])
+				if d := r[i].Dups(); d != 0 {
+					t.Errorf("%s received %d duplicates", fiveInZones[i].Name, d)
 				}
 			}
 			var sent, dropped uint64
 			for _, tr := range trs {
-				sent += tr.sent.Load()
-				dropped += tr.dropped.Load()
+				st := tr.Stats()
+				sent += st.Sent
+				dropped += st.Dropped
 			}
 			if float64(dropped) < 0.03*float64(sent) {
 				t.Fatalf("only %d of %d datagrams dropped: the loss was not injected", dropped, sent)
@@ -138,10 +131,7 @@ func TestLossyPublishesAreRepaired(t *testing.T) {
 
 // TestLossyAwaitsSucceed: awaited publishes retransmit until acknowledged.
 func TestLossyAwaitsSucceed(t *testing.T) {
-	trs := make([]*faultyTransport, len(fiveInZones))
-	for i := range trs {
-		trs[i] = newFaultyTransport(t, uint64(10+i), 0.1)
-	}
+	_, trs := lossyCluster(t, 10, 0.1, len(fiveInZones))
 	buses := startCluster(t, fiveInZones, withTransports(trs, func(_ int, o *mesh.MeshOptions) {
 		o.Fanout = mesh.FanoutRelay
 	}))
@@ -168,12 +158,13 @@ func TestSilentRelayIsReplaced(t *testing.T) {
 		{Name: "a1", Zone: "a"},
 		{Name: "b1", Zone: "b"}, {Name: "b2", Zone: "b"}, {Name: "b3", Zone: "b"},
 	}
-	trs := make([]*faultyTransport, len(nodes))
-	trs[1] = newFaultyTransport(t, 1, 0)
+	rules := faults.New(1)
+	trs := make([]*nettest.Transport, len(nodes))
+	trs[1] = faultyTransport(t, rules)
 	buses := startCluster(t, nodes, withTransports(trs, func(_ int, o *mesh.MeshOptions) {
 		o.Fanout = mesh.FanoutRelay
 	}))
-	trs[1].silence(true)
+	rules.Drop(1, dataFrom(trs[1].Addr())) // b1's data plane goes silent
 	ctx := ctxTimeout(t, 60*time.Second)
 	for i := range 40 {
 		var rep syncbus.AckReport
@@ -195,7 +186,8 @@ func TestSilentRelayIsReplaced(t *testing.T) {
 // publisher instead of silence.
 func TestUnrepairableGapResyncs(t *testing.T) {
 	nodes := []bustest.Node{{Name: "p", Zone: "a"}, {Name: "r", Zone: "a"}}
-	trs := []*faultyTransport{newFaultyTransport(t, 1, 0), nil}
+	rules := faults.New(1)
+	trs := []*nettest.Transport{faultyTransport(t, rules), nil}
 	buses := startCluster(t, nodes, withTransports(trs, func(i int, o *mesh.MeshOptions) {
 		o.RepairBuffer = 16
 	}))
@@ -214,16 +206,16 @@ func TestUnrepairableGapResyncs(t *testing.T) {
 	if ev := recv(t, all, 5*time.Second); ev.Key != "first" {
 		t.Fatalf("got %+v", ev)
 	}
-	trs[0].cut(buses[1].Addr(), true)
+	cut := rules.Drop(1, dataFrom(trs[0].Addr(), buses[1].Addr()))
 	for i := range 100 {
 		if err := buses[0].Publish(ctx, fmt.Sprintf("lost:%d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 5*time.Second, "the publisher to send the lost events", func() bool {
-		return buses[0].Metrics().Batches > 0 && trs[0].dropped.Load() >= 1
-	})
-	trs[0].cut(buses[1].Addr(), false)
+	warptest.Eventually(t, 5*time.Second, func() bool {
+		return buses[0].Metrics().Batches > 0 && trs[0].Stats().Dropped >= 1
+	}, "the publisher to send the lost events")
+	cut.Remove()
 	if err := buses[0].PublishAndAwait(ctx, "after", 1); err != nil {
 		t.Fatal(err)
 	}
@@ -252,24 +244,21 @@ func TestUnrepairableGapResyncs(t *testing.T) {
 // still in the repair buffer is repaired without any resync.
 func TestRepairableGapIsRepairedSilently(t *testing.T) {
 	nodes := []bustest.Node{{Name: "p", Zone: "a"}, {Name: "r", Zone: "a"}}
-	trs := []*faultyTransport{newFaultyTransport(t, 1, 0), nil}
+	rules := faults.New(1)
+	trs := []*nettest.Transport{faultyTransport(t, rules), nil}
 	buses := startCluster(t, nodes, withTransports(trs, nil))
 	ctx := ctxTimeout(t, 20*time.Second)
-	r := collect(t, buses, 0)
-	trs[0].cut(buses[1].Addr(), true)
+	r := collectAll(t, buses, 0)
+	cut := rules.Drop(1, dataFrom(trs[0].Addr(), buses[1].Addr()))
 	for i := range 50 {
 		if err := buses[0].Publish(ctx, fmt.Sprintf("k:%d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 5*time.Second, "the events to be sent and lost", func() bool { return trs[0].dropped.Load() > 0 })
-	trs[0].cut(buses[1].Addr(), false)
+	warptest.Eventually(t, 5*time.Second, func() bool { return trs[0].Stats().Dropped > 0 }, "the events to be sent and lost")
+	cut.Remove()
 	// No later event reveals the gap: the digests must.
-	eventually(t, 10*time.Second, "the lost tail to be repaired", func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return len(r.got[1]) == 50
-	})
+	warptest.Eventually(t, 10*time.Second, func() bool { return r[1].Distinct() == 50 }, "the lost tail to be repaired")
 	if m := buses[1].Metrics(); m.Resyncs != 0 || m.RepairRequests == 0 {
 		t.Fatalf("resyncs %d, repair requests %d: want 0 and > 0", m.Resyncs, m.RepairRequests)
 	}
@@ -315,14 +304,14 @@ func TestJoinAndLeaveMidStream(t *testing.T) {
 	if err := buses[2].Close(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the publisher to see b1 leave", func() bool {
+	warptest.Eventually(t, 10*time.Second, func() bool {
 		for _, m := range buses[0].Members() {
 			if m.Name == "b1" {
 				return m.State == syncbus.MemberLeft
 			}
 		}
 		return false
-	})
+	}, "%s", "the publisher to see b1 leave")
 	if err := buses[0].PublishAndAwait(ctx, "after-leave", 2); err != nil {
 		t.Fatalf("await the two remaining others: %v", err)
 	}

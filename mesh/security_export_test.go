@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/warpmesh/warp/membership"
+	"github.com/warpmesh/warp/mesh/internal/protocol"
 )
 
 // MembershipTimings replaces FastMembership's failure-detection timings:
@@ -23,12 +24,18 @@ func MembershipTimings(o *MeshOptions, probe, timeout time.Duration, mult int) {
 	}
 }
 
-// BatcherIdle reports whether the batcher has sent every event queued so
-// far: nothing waits in its queue and it is not in the middle of a batch.
-// Both lengths change only under the batcher's mutex.
+// BatcherIdle reports whether the node has sent every event queued so far:
+// nothing waits in its send queue or for flow-control credit.
 func (b *MeshBus) BatcherIdle() bool {
-	q := b.out
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.queue) == 0 && len(q.batch) == 0
+	if n, _ := b.in.queued(); n > 0 {
+		return false
+	}
+	idle := false
+	if b.do(func(c *protocol.Core) { idle = c.Pending() == 0 }) != nil {
+		return true // closed: nothing will be sent any more
+	}
+	if n, _ := b.in.queued(); n > 0 {
+		return false
+	}
+	return idle
 }

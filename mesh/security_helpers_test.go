@@ -122,13 +122,22 @@ func secSeal(t testing.TB, s *wire.Sealer, body []byte) []byte {
 	return dg
 }
 
+// secAcker names an acknowledging node and the incarnation its acks claim.
+type secAcker struct {
+	name string
+	boot uint64
+}
+
+// secAs is b acknowledging as itself, with its real incarnation.
+func secAs(b *mesh.MeshBus) secAcker { return secAcker{b.Name(), secBoot(b)} }
+
 // secAcksBody encodes an Acks frame that says each of nodes applied the
 // events seqs of origin's incarnation boot.
-func secAcksBody(t testing.TB, origin string, boot uint64, seqs []uint64, nodes ...string) []byte {
+func secAcksBody(t testing.TB, origin string, boot uint64, seqs []uint64, nodes ...secAcker) []byte {
 	t.Helper()
 	f := wire.Acks{Origin: origin, Boot: boot}
 	for _, n := range nodes {
-		f.Acks = append(f.Acks, wire.Ack{Node: n, Seqs: seqs})
+		f.Acks = append(f.Acks, wire.Ack{Node: n.name, Boot: n.boot, Seqs: seqs})
 	}
 	body, err := wire.AppendAcks(nil, &f, false)
 	if err != nil {
@@ -153,73 +162,6 @@ func secDrops(b *mesh.MeshBus, reason string) uint64 {
 
 // secBoot returns bus's incarnation, which frames about its events name.
 func secBoot(b *mesh.MeshBus) uint64 { return b.Membership().Local().Boot }
-
-// secCollector records every event a prefix subscription receives. It reads
-// until the subscription's channel closes (the bus's Close ends it).
-type secCollector struct {
-	mu      sync.Mutex
-	events  []syncbus.Event
-	byKey   map[string]int
-	resyncs int
-	changed chan struct{} // pinged after each event, for waiters
-}
-
-// secCollect subscribes to every key on b and collects what arrives. The
-// collector's goroutine is counted in wg.
-func secCollect(t testing.TB, b *mesh.MeshBus, wg *sync.WaitGroup) *secCollector {
-	t.Helper()
-	ch, err := b.SubscribePrefix(context.Background(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &secCollector{byKey: map[string]int{}, changed: make(chan struct{}, 1)}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for ev := range ch {
-			c.mu.Lock()
-			c.events = append(c.events, ev)
-			if ev.Op == syncbus.OpResync {
-				c.resyncs++
-			} else {
-				c.byKey[ev.Key]++
-			}
-			c.mu.Unlock()
-			select {
-			case c.changed <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	return c
-}
-
-// count returns how many times key was delivered.
-func (c *secCollector) count(key string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.byKey[key]
-}
-
-// resyncCount returns how many resyncs arrived.
-func (c *secCollector) resyncCount() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.resyncs
-}
-
-// distinct returns how many distinct keys arrived.
-func (c *secCollector) distinct() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.byKey)
-}
-
-// waitKey waits until key has been delivered at least once.
-func (c *secCollector) waitKey(t testing.TB, key string, timeout time.Duration) {
-	t.Helper()
-	eventually(t, timeout, "delivery of "+key, func() bool { return c.count(key) > 0 })
-}
 
 // secWatch records the membership events of one bus: the suspicions and
 // failures the tests must never see.
@@ -285,20 +227,6 @@ func secCheckHealthy(t testing.TB, buses []*mesh.MeshBus, ws []*secWatch, n int,
 	}
 }
 
-// secUntil polls cond until it holds or timeout passes, and reports
-// whether it held. Unlike eventually, running out of time is not a
-// failure: the tests use it to bound a stall they inject.
-func secUntil(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(time.Millisecond) // polling interval, not synchronisation
-	}
-	return true
-}
-
 // secHeapInuse returns the bytes of in-use heap spans after a full
 // collection.
 func secHeapInuse() uint64 {
@@ -340,4 +268,31 @@ func secQuorumError(t testing.TB, err error) *syncbus.QuorumError {
 		t.Fatalf("error %v is not a *QuorumError", err)
 	}
 	return qe
+}
+
+// secEventsIn decodes an Events frame body, or returns nil.
+func secEventsIn(body []byte) *wire.Events {
+	var f wire.Events
+	if typ, err := wire.PeekType(body); err != nil || typ != wire.FrameEvents || wire.DecodeEvents(body, &f) != nil {
+		return nil
+	}
+	return &f
+}
+
+// secHasKey reports whether an Events frame body carries an event of key.
+func secHasKey(body []byte, key string) bool {
+	if f := secEventsIn(body); f != nil {
+		for _, ev := range f.Events {
+			if ev.Key == key {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// secIsDigest reports whether body is a Digest frame.
+func secIsDigest(body []byte) bool {
+	typ, err := wire.PeekType(body)
+	return err == nil && typ == wire.FrameDigest
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/membership"
 	"github.com/warpmesh/warp/mesh"
 	"github.com/warpmesh/warp/syncbus"
@@ -40,7 +41,7 @@ func TestForgedFramesAreDroppedAndCounted(t *testing.T) {
 	secLeakCheck(t, &wg)
 	buses := startCluster(t, []bustest.Node{{Name: "a", Zone: "z"}, {Name: "b", Zone: "z"}}, nil)
 	a, b := buses[0], buses[1]
-	got := secCollect(t, b, &wg)
+	got := collect(t, b, &wg)
 	atk := secAttacker(t)
 	good := secSealer(t, secClusterKey, secLabel)
 	want := secExpect{}
@@ -53,7 +54,7 @@ func TestForgedFramesAreDroppedAndCounted(t *testing.T) {
 		sentinels++
 		key := fmt.Sprintf("sentinel:%d", sentinels)
 		secSend(t, atk, b.Addr(), secSeal(t, good, secEventsBody(t, "sentinel-origin", 1, uint64(sentinels), 0, key)))
-		got.waitKey(t, key, 5*time.Second)
+		got.WaitKey(t, key, 5*time.Second)
 		drops := b.Metrics().DropsByReason
 		for reason, n := range want {
 			if drops[reason] != n {
@@ -198,18 +199,16 @@ func TestForgedFramesAreDroppedAndCounted(t *testing.T) {
 
 	// Not one forged event reached the subscriber, the node still works,
 	// and the other node saw none of this.
-	got.mu.Lock()
-	for k := range got.byKey {
-		if strings.HasPrefix(k, "forged:") {
-			t.Errorf("forged event %q was delivered", k)
+	for _, r := range got.Events() {
+		if strings.HasPrefix(r.Event.Key, "forged:") {
+			t.Errorf("forged event %q was delivered", r.Event.Key)
 		}
 	}
-	got.mu.Unlock()
 	ctx := ctxTimeout(t, 10*time.Second)
 	if err := a.PublishAndAwait(ctx, "after:attack", 1); err != nil {
 		t.Fatalf("PublishAndAwait after the attack: %v", err)
 	}
-	got.waitKey(t, "after:attack", 5*time.Second)
+	got.WaitKey(t, "after:attack", 5*time.Second)
 	if d := a.Metrics().DropsByReason; len(d) > 0 {
 		t.Errorf("node a, not attacked, dropped %v", d)
 	}
@@ -335,7 +334,7 @@ func TestReplayedDatagramsAreDropped(t *testing.T) {
 		}
 	})
 	a, b, c := buses[0], buses[1], buses[2]
-	gotB, gotC := secCollect(t, b, &wg), secCollect(t, c, &wg)
+	gotB, gotC := collect(t, b, &wg), collect(t, c, &wg)
 	atk := secAttacker(t)
 	good := secSealer(t, secClusterKey, secLabel)
 
@@ -344,8 +343,8 @@ func TestReplayedDatagramsAreDropped(t *testing.T) {
 	secSend(t, atk, b.Addr(), dg, dg, dg, dg)
 	sentinel := secSeal(t, good, secEventsBody(t, "intruder", 9, 2, 0, "replay:sentinel1"))
 	secSend(t, atk, b.Addr(), sentinel)
-	gotB.waitKey(t, "replay:sentinel1", 5*time.Second)
-	if n := gotB.count("replay:forged"); n != 1 {
+	gotB.WaitKey(t, "replay:sentinel1", 5*time.Second)
+	if n := gotB.Count("replay:forged"); n != 1 {
 		t.Errorf("forged event delivered %d times, want 1", n)
 	}
 	if n := secDrops(b, "replay"); n != 3 {
@@ -370,8 +369,8 @@ func TestReplayedDatagramsAreDropped(t *testing.T) {
 	secSend(t, atk, c.Addr(), captured)
 	secSend(t, atk, b.Addr(), secSeal(t, good, secEventsBody(t, "intruder", 9, 3, 0, "replay:sentinel2")))
 	secSend(t, atk, c.Addr(), secSeal(t, good, secEventsBody(t, "intruder", 9, 4, 0, "replay:sentinel2")))
-	gotB.waitKey(t, "replay:sentinel2", 5*time.Second)
-	gotC.waitKey(t, "replay:sentinel2", 5*time.Second)
+	gotB.WaitKey(t, "replay:sentinel2", 5*time.Second)
+	gotC.WaitKey(t, "replay:sentinel2", 5*time.Second)
 	if n := secDrops(b, "replay") - beforeB; n != 2 {
 		t.Errorf("b: %d replay drops for 2 copies of a captured datagram (%v)", n, b.Metrics().DropsByReason)
 	}
@@ -390,12 +389,12 @@ func TestReplayedDatagramsAreDropped(t *testing.T) {
 	beforeB = secDrops(b, "replay")
 	secSend(t, atk, b.Addr(), captured)
 	secSend(t, atk, b.Addr(), secSeal(t, good, secEventsBody(t, "intruder", 9, 5, 0, "replay:sentinel3")))
-	gotB.waitKey(t, "replay:sentinel3", 5*time.Second)
+	gotB.WaitKey(t, "replay:sentinel3", 5*time.Second)
 	if n := secDrops(b, "replay") - beforeB; n != 1 {
 		t.Errorf("b: %d replay drops for a capture older than the window, want 1 (%v)", n, b.Metrics().DropsByReason)
 	}
-	for _, got := range []*secCollector{gotB, gotC} {
-		if n := got.count("replay:captured"); n != 1 {
+	for _, got := range []*warptest.Collector{gotB, gotC} {
+		if n := got.Count("replay:captured"); n != 1 {
 			t.Errorf("captured event delivered %d times, want 1", n)
 		}
 	}
@@ -405,8 +404,9 @@ func TestReplayedDatagramsAreDropped(t *testing.T) {
 // TestForgedAcksCannotSatisfyQuorum holds an awaiting publish pending (its
 // only receivers are muted) and acknowledges it with forged frames: sealed
 // with a key the cluster lacks, unsealed, and — sealed with the right key —
-// naming a node that is not a member, a member that failed, and the
-// publisher itself. None counts; the call fails at its deadline with the
+// naming a node that is not a member, a member that failed, the publisher
+// itself, and members with an incarnation the event was not sent to. None
+// counts; the call fails at its deadline with the
 // figures. The same frame naming the muted members does satisfy a second
 // call, which shows the forgeries were well-formed and well-aimed: only
 // their content made them worthless.
@@ -425,39 +425,44 @@ func TestForgedAcksCannotSatisfyQuorum(t *testing.T) {
 	if err := d.Membership().Transport().Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "a to see d failed", func() bool {
+	warptest.Eventually(t, 15*time.Second, func() bool {
 		for _, m := range a.Members() {
 			if m.Name == "d" {
 				return m.State == syncbus.MemberFailed
 			}
 		}
 		return false
-	})
+	}, "%s", "a to see d failed")
 	b.SetMuted(true)
 	c.SetMuted(true)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	pending := secAwait(ctx, a, "acks:forged", 1)
-	eventually(t, 5*time.Second, "the await to be pending", func() bool { return a.Health().PendingAwaits == 1 })
+	warptest.Eventually(t, 5*time.Second, func() bool { return a.Health().PendingAwaits == 1 }, "%s", "the await to be pending")
 
 	// Without the key.
 	for _, s := range []*wire.Sealer{secSealer(t, secOtherKey, secLabel), wire.NewSealer(nil, secLabel)} {
 		for range 5 {
-			secSend(t, atk, a.Addr(), secSeal(t, s, secAcksBody(t, "a", boot, seqs, "b", "c")))
+			secSend(t, atk, a.Addr(), secSeal(t, s, secAcksBody(t, "a", boot, seqs, secAs(b), secAs(c))))
 		}
 	}
-	// With the key, naming nodes whose word does not count.
+	// With the key, naming nodes whose word does not count: one that is
+	// not a member, one that failed, the publisher itself, and live
+	// members claiming incarnations the event was never sent to.
+	ghost := secAcker{"ghost", 1}
+	stale := []secAcker{{"b", secBoot(b) + 1}, {"c", 0}}
 	secSend(t, atk, a.Addr(),
-		secSeal(t, good, secAcksBody(t, "a", boot, seqs, "ghost")),
-		secSeal(t, good, secAcksBody(t, "a", boot, seqs, "d")),
-		secSeal(t, good, secAcksBody(t, "a", boot, seqs, "a")),
-		secSeal(t, good, secAcksBody(t, "a", boot, seqs, "ghost", "d", "a")),
+		secSeal(t, good, secAcksBody(t, "a", boot, seqs, ghost)),
+		secSeal(t, good, secAcksBody(t, "a", boot, seqs, secAs(d))),
+		secSeal(t, good, secAcksBody(t, "a", boot, seqs, secAs(a))),
+		secSeal(t, good, secAcksBody(t, "a", boot, seqs, ghost, secAs(d), secAs(a))),
+		secSeal(t, good, secAcksBody(t, "a", boot, seqs, stale...)),
 	)
 	// A last frame for another incarnation of a is refused and counted:
 	// once it is, every frame before it has been handled.
-	secSend(t, atk, a.Addr(), secSeal(t, good, secAcksBody(t, "a", boot+1, seqs, "b")))
-	eventually(t, 5*time.Second, "the forged acks to be handled", func() bool { return secDrops(a, "stale-ack") == 1 })
+	secSend(t, atk, a.Addr(), secSeal(t, good, secAcksBody(t, "a", boot+1, seqs, secAs(b))))
+	warptest.Eventually(t, 5*time.Second, func() bool { return secDrops(a, "stale-ack") == 1 }, "%s", "the forged acks to be handled")
 	if n := secDrops(a, "auth"); n != 10 {
 		t.Errorf("%d auth drops for 10 acks frames without the key, want 10", n)
 	}
@@ -479,8 +484,8 @@ func TestForgedAcksCannotSatisfyQuorum(t *testing.T) {
 	ctx2 := ctxTimeout(t, 10*time.Second)
 	var report syncbus.AckReport
 	control := secAwait(ctx2, a, "acks:control", 2, syncbus.WithAckReport(&report))
-	eventually(t, 5*time.Second, "the control await to be pending", func() bool { return a.Health().PendingAwaits == 1 })
-	secSend(t, atk, a.Addr(), secSeal(t, good, secAcksBody(t, "a", boot, seqs, "b", "c")))
+	warptest.Eventually(t, 5*time.Second, func() bool { return a.Health().PendingAwaits == 1 }, "%s", "the control await to be pending")
+	secSend(t, atk, a.Addr(), secSeal(t, good, secAcksBody(t, "a", boot, seqs, secAs(b), secAs(c))))
 	if err := secResult(t, control, 10*time.Second); err != nil {
 		t.Fatalf("control await: %v", err)
 	}
@@ -521,13 +526,13 @@ func TestOutsidersStayOut(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = x.Close() })
-			gotX := secCollect(t, x, &wg)
-			gotB := secCollect(t, buses[1], &wg)
+			gotX := collect(t, x, &wg)
+			gotB := collect(t, buses[1], &wg)
 
-			eventually(t, 15*time.Second, "the outsider's joins to fail twice", func() bool {
+			warptest.Eventually(t, 15*time.Second, func() bool {
 				s := x.Membership().Stats()
 				return s.JoinFailures >= 2
-			})
+			}, "%s", "the outsider's joins to fail twice")
 			ctx := ctxTimeout(t, 10*time.Second)
 			if err := buses[0].PublishAndAwait(ctx, "outsiders:1", 1); err != nil {
 				t.Fatal(err)
@@ -536,7 +541,7 @@ func TestOutsidersStayOut(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The outsider's own event reaches its own subscriber only.
-			gotX.waitKey(t, "outsiders:2", 5*time.Second)
+			gotX.WaitKey(t, "outsiders:2", 5*time.Second)
 			for _, b := range buses {
 				for _, m := range b.Members() {
 					if m.Name == "outsider" {
@@ -552,10 +557,10 @@ func TestOutsidersStayOut(t *testing.T) {
 				t.Errorf("outsider's PublishAndAwait: %v, want a quorum failure", err)
 			}
 			secCloseAll(t, append(buses, x)...)
-			if n := gotX.count("outsiders:1"); n != 0 {
+			if n := gotX.Count("outsiders:1"); n != 0 {
 				t.Errorf("the outsider received the cluster's event %d times", n)
 			}
-			if n := gotB.count("outsiders:2"); n != 0 {
+			if n := gotB.Count("outsiders:2"); n != 0 {
 				t.Errorf("the cluster received the outsider's event %d times", n)
 			}
 		})
@@ -570,14 +575,14 @@ func secGossipRounds(t *testing.T, buses []*mesh.MeshBus, n uint64, what string)
 	for i, b := range buses {
 		base[i] = b.Membership().Transport().(*membership.NetTransport).Stats().PacketsReceived
 	}
-	eventually(t, 10*time.Second, "gossip "+what, func() bool {
+	warptest.Eventually(t, 10*time.Second, func() bool {
 		for i, b := range buses {
 			if b.Membership().Transport().(*membership.NetTransport).Stats().PacketsReceived < base[i]+n {
 				return false
 			}
 		}
 		return true
-	})
+	}, "%s", "gossip "+what)
 }
 
 // TestKeyRotationWhileRunning rotates the cluster key while events flow:
@@ -592,9 +597,9 @@ func TestKeyRotationWhileRunning(t *testing.T) {
 	nodes := []bustest.Node{{Name: "a", Zone: "z1"}, {Name: "b", Zone: "z1"}, {Name: "c", Zone: "z2"}}
 	buses := startCluster(t, nodes, nil)
 	watches := secWatchAll(buses, &wg)
-	got := make([]*secCollector, len(buses))
+	got := make([]*warptest.Collector, len(buses))
 	for i, b := range buses {
-		got[i] = secCollect(t, b, &wg)
+		got[i] = collect(t, b, &wg)
 	}
 	newKey := []byte("rotated-key-0123rotated-key-0123")
 
@@ -631,7 +636,7 @@ func TestKeyRotationWhileRunning(t *testing.T) {
 	progress := func(what string, n int64) {
 		t.Helper()
 		target := published.Load() + n
-		eventually(t, 20*time.Second, "events to flow "+what, func() bool { return published.Load() >= target })
+		warptest.Eventually(t, 20*time.Second, func() bool { return published.Load() >= target }, "%s", "events to flow "+what)
 	}
 
 	progress("before the rotation", 50)
@@ -663,18 +668,18 @@ func TestKeyRotationWhileRunning(t *testing.T) {
 	for i, g := range got {
 		// The publisher ran flat out: on a loaded machine repairing what the
 		// receivers' queues dropped takes a while.
-		if !waitFor(30*time.Second, func() bool { return g.distinct() >= n }) {
+		if !warptest.WaitFor(30*time.Second, func() bool { return g.Distinct() >= n }) {
 			m := buses[i].Metrics()
 			t.Fatalf("%s received %d of %d events within 30s; resyncs %d, repair requests %d, duplicates %d, drops %v, transport %+v",
-				buses[i].Name(), g.distinct(), n, m.Resyncs, m.RepairRequests, m.Duplicates, m.DropsByReason,
+				buses[i].Name(), g.Distinct(), n, m.Resyncs, m.RepairRequests, m.Duplicates, m.DropsByReason,
 				buses[i].Membership().Transport().(*membership.NetTransport).Stats())
 		}
 		for k := range n {
-			if g.count(fmt.Sprintf("rot:%d", k)) != 1 {
-				t.Errorf("%s received rot:%d %d times", buses[i].Name(), k, g.count(fmt.Sprintf("rot:%d", k)))
+			if g.Count(fmt.Sprintf("rot:%d", k)) != 1 {
+				t.Errorf("%s received rot:%d %d times", buses[i].Name(), k, g.Count(fmt.Sprintf("rot:%d", k)))
 			}
 		}
-		if r := g.resyncCount(); r != 0 {
+		if r := g.Resyncs(); r != 0 {
 			t.Errorf("%s got %d resyncs: it thought it lost events", buses[i].Name(), r)
 		}
 	}
@@ -686,10 +691,10 @@ func TestKeyRotationWhileRunning(t *testing.T) {
 	before := secDrops(b, "auth")
 	secSend(t, atk, b.Addr(), secSeal(t, secSealer(t, secClusterKey, secLabel), secEventsBody(t, "intruder", 3, 1, 0, "rot:old-key")))
 	secSend(t, atk, b.Addr(), secSeal(t, secSealer(t, newKey, secLabel), secEventsBody(t, "intruder", 3, 2, 0, "rot:new-key")))
-	got[1].waitKey(t, "rot:new-key", 5*time.Second)
-	if got[1].count("rot:old-key") != 0 || secDrops(b, "auth") != before+1 {
+	got[1].WaitKey(t, "rot:new-key", 5*time.Second)
+	if got[1].Count("rot:old-key") != 0 || secDrops(b, "auth") != before+1 {
 		t.Errorf("a frame sealed with the removed key was not refused: delivered %d times, auth drops %d -> %d",
-			got[1].count("rot:old-key"), before, secDrops(b, "auth"))
+			got[1].Count("rot:old-key"), before, secDrops(b, "auth"))
 	}
 	secCloseAll(t, buses...)
 }

@@ -38,6 +38,7 @@ func TestConformance(t *testing.T) {
 		Prefix:       true,
 		Relay:        true,
 		Members:      true,
+		All:          true,
 		PrefixBuffer: conformancePrefixBuffer,
 	})
 }

@@ -11,8 +11,15 @@ import (
 
 const (
 	// DefaultPrefixBuffer is how many events a prefix subscription holds
-	// while its reader is away, unless DispatcherConfig says otherwise.
-	DefaultPrefixBuffer = 1024
+	// while its reader is away, unless DispatcherConfig says otherwise:
+	// about 1 MiB of channel buffer, allocated when the subscription is
+	// made. A bus with flow control (the mesh) grants its publishers credit
+	// from this room, so it needs to cover only the events that arrive in
+	// the time credit takes to come back — 8192 lets a reader on loopback
+	// take several hundred thousand events a second. (NATS's pending limit
+	// of 65 536 messages bounds a queue that grows as needed; this one is
+	// a preallocated channel.)
+	DefaultPrefixBuffer = 8192
 	// MaxPrefixBuffer bounds DispatcherConfig.PrefixBuffer: every prefix
 	// subscription allocates its whole buffer up front.
 	MaxPrefixBuffer = 1 << 16
@@ -69,12 +76,15 @@ type subscription struct {
 	ch   chan Event
 	mu   sync.Mutex
 	// resyncPending is true while a prefix subscription's overflow resync
-	// may still be unread; events are dropped (not queued) until the reader
-	// has caught up below the buffer size.
+	// is unread; events are dropped (not queued) behind it, since it covers
+	// them, until the reader has emptied the channel.
 	resyncPending bool
 	// stop detaches the context.AfterFunc that ends the subscription when
 	// its ctx is cancelled.
 	stop func() bool
+	// all marks an all-events subscription (SubscribeAll): a prefix
+	// subscription of "" that lease revocations reach too.
+	all bool
 }
 
 // Dispatcher is the registry of one node's subscriptions and routes each
@@ -93,7 +103,9 @@ type subscription struct {
 //   - A prefix subscription has a bounded buffer. When it is full, the
 //     subscription gets one OpResync event (Key = its prefix) instead of the
 //     events it cannot hold; those are counted as dropped, and delivery
-//     resumes once the reader has caught up.
+//     resumes once the reader has read that resync: the events that came
+//     meanwhile are covered by it (its reader flushes after they happened),
+//     so one overflow episode costs the reader one resync.
 //
 // A Dispatcher starts no goroutines. Cancelling a subscription's ctx ends
 // it through context.AfterFunc. It is safe for concurrent use.
@@ -107,6 +119,7 @@ type Dispatcher struct {
 	prefixes   map[string][]*subscription
 	prefixLens []int // distinct prefix lengths, ascending
 	byChan     map[<-chan Event]*subscription
+	alls       []*subscription // all-events subscriptions, also in prefixes[""]
 
 	delivered atomic.Uint64
 	coalesced atomic.Uint64
@@ -170,11 +183,15 @@ func (d *Dispatcher) subscribe(ctx context.Context, kind subKind, key string) (<
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	all := kind == kindAll
+	if all {
+		kind, key = kindPrefix, ""
+	}
 	size := 1
 	if kind == kindPrefix {
 		size = d.bufSize + 1 // the extra slot is reserved for the overflow resync
 	}
-	s := &subscription{kind: kind, key: key, ch: make(chan Event, size)}
+	s := &subscription{kind: kind, key: key, ch: make(chan Event, size), all: all}
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -191,6 +208,9 @@ func (d *Dispatcher) subscribe(ctx context.Context, kind subKind, key string) (<
 			d.addPrefixLen(len(key))
 		}
 		d.prefixes[key] = append(d.prefixes[key], s)
+		if all {
+			d.alls = append(d.alls, s)
+		}
 	}
 	d.byChan[s.ch] = s
 	// The callback runs in its own goroutine only if ctx is cancelled; it
@@ -281,6 +301,9 @@ func (d *Dispatcher) removeLocked(s *subscription) {
 		}
 		m[s.key] = next
 	}
+	if s.all {
+		d.alls = withoutSub(d.alls, s)
+	}
 	s.stop()
 	close(s.ch)
 }
@@ -359,6 +382,9 @@ func (d *Dispatcher) Deliver(ev Event) int {
 		case OpLeaseRevoke:
 			for _, s := range d.leases[ev.Key] {
 				s.offerNewest(&ev, &c)
+			}
+			for _, s := range d.alls {
+				s.offerBuffered(&ev, d.bufSize, &c)
 			}
 		}
 	}
@@ -446,16 +472,18 @@ func (s *subscription) offerResync(ev *Event, c *deliverCounts) {
 // overflow with one resync in the reserved slot.
 //
 // Invariant: while resyncPending is false, len(ch) <= size, so the reserved
-// slot (capacity size+1) is free for the resync. While it is true, nothing
-// is added; it is cleared once the reader has brought len(ch) below size,
-// which it can only do after reading past every event queued before the
-// resync, so each dropped event is followed, in the reader's order, by an
-// unread resync.
+// slot (capacity size+1) is free for the resync. While it is true, the
+// overflow resync waits unread at the end of the channel and nothing is
+// added behind it: every event that arrives meanwhile is dropped, because
+// the resync covers it — the reader flushes what the subscription covers
+// when it reads the resync, which is after that event. The flag clears
+// when the reader has emptied the channel, resync included, so one overflow
+// episode costs the reader exactly one resync, however long it stays slow.
 func (s *subscription) offerBuffered(ev *Event, size int, c *deliverCounts) {
 	s.mu.Lock()
 	n := len(s.ch)
 	if s.resyncPending {
-		if n >= size {
+		if n > 0 {
 			c.dropped++
 			s.mu.Unlock()
 			return
@@ -475,12 +503,12 @@ func (s *subscription) offerBuffered(ev *Event, size int, c *deliverCounts) {
 }
 
 // offerBufferedResync puts a resync into a prefix subscription's buffer,
-// unless its overflow resync is still unread.
+// unless an overflow resync is still unread (it covers this loss too).
 func (s *subscription) offerBufferedResync(ev *Event, size int, c *deliverCounts) {
 	s.mu.Lock()
 	n := len(s.ch)
 	if s.resyncPending {
-		if n >= size {
+		if n > 0 {
 			c.coalesced++
 			s.mu.Unlock()
 			return
@@ -494,6 +522,21 @@ func (s *subscription) offerBufferedResync(ev *Event, size int, c *deliverCounts
 	}
 	c.resyncs++
 	s.mu.Unlock()
+}
+
+// room returns how many more events a prefix subscription takes before it
+// overflows: none while its overflow resync is unread.
+func (s *subscription) room(size int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.ch)
+	if s.resyncPending {
+		if n > 0 {
+			return 0
+		}
+		s.resyncPending = false // the reader has read the resync
+	}
+	return max(size-n, 0)
 }
 
 // Close ends every subscription, closing each channel exactly once. Later

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -215,8 +216,11 @@ func TestDispatcherPrefixOverflow(t *testing.T) {
 	}
 }
 
-// TestDispatcherPrefixPartialCatchUp follows the reserved slot while the
-// reader reads a little at a time.
+// TestDispatcherPrefixPartialCatchUp: a reader that reads a little at a
+// time after an overflow gets one resync for the whole episode, not one
+// each time it frees a slot: events that arrive while its resync is unread
+// are covered by it and dropped, and delivery resumes once it has read
+// everything up to the resync.
 func TestDispatcherPrefixPartialCatchUp(t *testing.T) {
 	const size = 3
 	d := newDispatcher(t, size)
@@ -224,12 +228,13 @@ func TestDispatcherPrefixPartialCatchUp(t *testing.T) {
 	for n := uint64(1); n <= 4; n++ { // 1..3 buffered, 4 -> resync
 		d.Deliver(inv("k", n))
 	}
-	recv(t, ch)            // 1; len 3 = size: still overflowing
-	d.Deliver(inv("k", 5)) // dropped
-	recv(t, ch)            // 2; len 2 < size
-	d.Deliver(inv("k", 6)) // accepted after the resync
-	d.Deliver(inv("k", 7)) // len back to size: a second resync
-	d.Deliver(inv("k", 8)) // dropped
+	recv(t, ch)            // 1
+	d.Deliver(inv("k", 5)) // covered by the unread resync: dropped
+	recv(t, ch)            // 2
+	d.Deliver(inv("k", 6)) // still covered
+	if got := d.Room(); got != 0 {
+		t.Errorf("room %d while the resync is unread, want 0", got)
+	}
 	var got []string
 	for _, ev := range drainAll(ch) {
 		if ev.Op == syncbus.OpResync {
@@ -238,11 +243,46 @@ func TestDispatcherPrefixPartialCatchUp(t *testing.T) {
 			got = append(got, fmt.Sprint(num(ev)))
 		}
 	}
-	if want := "[3 R 6 R]"; fmt.Sprint(got) != want {
+	if want := "[3 R]"; fmt.Sprint(got) != want {
 		t.Errorf("reader saw %v, want %s", got, want)
 	}
-	if s := d.Stats(); s.Dropped != 4 || s.Resyncs != 2 || s.Delivered != 4 {
-		t.Errorf("Stats = %+v, want Dropped 4 (4, 5, 7, 8) Resyncs 2 Delivered 4", s)
+	d.Deliver(inv("k", 7)) // after the resync was read: delivered
+	if ev := recv(t, ch); num(ev) != 7 {
+		t.Errorf("after the episode got %+v, want event 7", ev)
+	}
+	if s := d.Stats(); s.Dropped != 3 || s.Resyncs != 1 || s.Delivered != 4 {
+		t.Errorf("Stats = %+v, want Dropped 3 (4, 5, 6) Resyncs 1 Delivered 4", s)
+	}
+	if got := d.Room(); got != size {
+		t.Errorf("room %d with an empty buffer, want %d", got, size)
+	}
+}
+
+// TestDispatcherRoom: the room a bus grants credit from is the least of
+// its bounded subscriptions'; exact-key subscriptions never lose events.
+func TestDispatcherRoom(t *testing.T) {
+	d := newDispatcher(t, 4)
+	if got := d.Room(); got != math.MaxInt32 {
+		t.Errorf("no subscription: room %d", got)
+	}
+	if _, err := d.Subscribe(context.Background(), "k"); err != nil {
+		t.Fatal(err)
+	}
+	d.Deliver(inv("k", 1))
+	d.Deliver(inv("k", 2))
+	if got := d.Room(); got != math.MaxInt32 {
+		t.Errorf("exact-key subscription only: room %d", got)
+	}
+	a, _ := d.SubscribePrefix(context.Background(), "a/")
+	_, _ = d.SubscribePrefix(context.Background(), "b/")
+	d.Deliver(inv("a/1", 1))
+	d.Deliver(inv("a/2", 2))
+	if got := d.Room(); got != 2 {
+		t.Errorf("room %d, want 2 (a/ holds 2 of 4)", got)
+	}
+	recv(t, a)
+	if got := d.Room(); got != 3 {
+		t.Errorf("room %d after a read, want 3", got)
 	}
 }
 

@@ -232,6 +232,11 @@ func (b *InMemoryBus) Relay(ctx context.Context, ev Event) error {
 	if err := ctx.Err(); err != nil {
 		return b.countErr(err)
 	}
+	if b.dedupe.Contains(ev.ID) {
+		// Relayed before, here or by another gateway: every node has it.
+		b.duplicates.Add(1)
+		return nil
+	}
 	b.published.Add(1)
 	b.relayed.Add(1)
 	for _, n := range b.net.snapshot() {

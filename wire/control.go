@@ -12,7 +12,7 @@ import (
 //	Acks:          [Origin, Boot, [[Node, [Seq-prev, …], NodeBoot], …]]
 //	RepairRequest: [Origin, Boot, [From, To, From, To, …]]
 //	Unavailable:   [Origin, Boot, [From, To, From, To, …]]
-//	Digest:        [Origin, Boot, Seq, Start]
+//	Digest:        [Origin, Boot, Seq, Start, Blocked]
 //	Presence:      [Node, Zone, Region, Boot, Interval (ns), Leaving]
 //	Credit:        [Origin, Boot, Node, NodeBoot, Limit]
 //
@@ -78,6 +78,10 @@ type Digest struct {
 	Boot   uint64
 	Seq    uint64
 	Start  uint64
+	// Blocked says that Origin holds events back for want of the
+	// receiver's flow-control credit: the receiver answers with its
+	// credit at once (the last one may have been lost).
+	Blocked bool
 }
 
 // Presence is a bridge node announcing itself on a broker, every Interval.
@@ -114,7 +118,8 @@ const (
 	creditFields   = 5
 	minAckSize     = 4 // array, 1-byte node, empty seq array
 	rangesFields   = 3
-	digestFields   = 4
+	digestFields   = 4 // the fields every digest has; Blocked came fifth
+	digestAll      = 5
 	presenceFields = 6
 )
 
@@ -296,11 +301,12 @@ func AppendDigest(dst []byte, f *Digest, compress bool) ([]byte, error) {
 		return dst, errorf(ErrMalformed, "digest start %d beyond seq %d", f.Start, f.Seq)
 	}
 	return encodeBody(dst, FrameDigest, compress, func(b []byte) []byte {
-		b = appendArrayHeader(b, digestFields)
+		b = appendArrayHeader(b, digestAll)
 		b = appendString(b, f.Origin)
 		b = appendUint(b, f.Boot)
 		b = appendUint(b, f.Seq)
-		return appendUint(b, f.Start)
+		b = appendUint(b, f.Start)
+		return appendBool(b, f.Blocked)
 	})
 }
 
@@ -318,7 +324,11 @@ func DecodeDigest(body []byte, f *Digest) error {
 		if r.err == nil && f.Start > f.Seq {
 			r.fail(ErrMalformed, "digest start %d beyond seq %d", f.Start, f.Seq)
 		}
-		r.skipFields(n, digestFields)
+		f.Blocked = false
+		if n > digestFields {
+			f.Blocked = r.bool("blocked")
+		}
+		r.skipFields(n, digestAll)
 	})
 }
 

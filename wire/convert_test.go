@@ -123,3 +123,16 @@ func TestAckWithoutBootDecodes(t *testing.T) {
 		t.Fatalf("decoded %+v", f.Acks)
 	}
 }
+
+// A digest of the first layout ([Origin, Boot, Seq, Start]) still
+// decodes, not blocked.
+func TestDigestWithoutBlockedDecodes(t *testing.T) {
+	body := []byte{byte(wire.FrameDigest), 0x94, 0xa1, 'o', 0x01, 0x05, 0x02}
+	f := wire.Digest{Blocked: true}
+	if err := wire.DecodeDigest(body, &f); err != nil {
+		t.Fatal(err)
+	}
+	if f != (wire.Digest{Origin: "o", Boot: 1, Seq: 5, Start: 2}) {
+		t.Fatalf("decoded %+v", f)
+	}
+}

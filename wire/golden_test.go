@@ -93,7 +93,7 @@ func goldenBodies() []goldenBody {
 	acks := &wire.Acks{Origin: "node-a", Boot: 5, Acks: []wire.Ack{{Node: "node-b", Seqs: []uint64{1, 2, 3, 7}, Boot: 11}, {Node: "node-c", Seqs: []uint64{2}, Boot: 12}}}
 	repair := &wire.RepairRequest{Origin: "node-a", Boot: 5, Ranges: []wire.SeqRange{{10, 12}, {20, 20}}}
 	unavailable := &wire.Unavailable{Origin: "node-a", Boot: 5, Ranges: []wire.SeqRange{{1, 99}}}
-	digest := &wire.Digest{Origin: "node-a", Boot: 5, Seq: 1234, Start: 1000}
+	digest := &wire.Digest{Origin: "node-a", Boot: 5, Seq: 1234, Start: 1000, Blocked: true}
 	presence := &wire.Presence{Node: "bridge-1", Zone: "eu-west-1a", Region: "eu-west-1", Boot: 9, Interval: 5 * time.Second}
 	credit := &wire.Credit{Origin: "node-a", Boot: 5, Node: "node-b", NodeBoot: 11, Limit: 70000}
 	return []goldenBody{

@@ -62,14 +62,27 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return ExitUsage
 	}
 	fmt.Fprintf(stderr, "warp: %s\n", oneLine(err))
+	var ec exitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
 	return ExitError
+}
+
+// exitCoder is an error that asks for an exit status of its own, such as
+// warp publish's status for an unsatisfied acknowledgement.
+type exitCoder interface {
+	error
+	ExitCode() int
 }
 
 // isCobraUsageError recognises the errors cobra itself returns for a bad
 // command line, which carry no type of their own.
 func isCobraUsageError(err error) bool {
 	msg := err.Error()
-	for _, prefix := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "required flag"} {
+	for _, prefix := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "required flag",
+		// cobra's positional-argument checks (ExactArgs, MinimumNArgs, …).
+		"accepts ", "requires at least", "if any flags in the group"} {
 		if strings.HasPrefix(msg, prefix) {
 			return true
 		}
@@ -103,6 +116,7 @@ func newRoot(lookupEnv func(string) (string, bool)) *cobra.Command {
 		return usageError{err}
 	})
 	root.AddCommand(newVersionCmd())
+	root.AddCommand(newDecodeCmd())
 	for _, add := range subcommands {
 		root.AddCommand(add())
 	}

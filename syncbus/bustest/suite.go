@@ -65,6 +65,9 @@ type Features struct {
 	Relay bool
 	// Members: the buses implement syncbus.MemberLister.
 	Members bool
+	// All: the buses implement syncbus.AllSubscriber, what a gateway
+	// reads (with Relay, the relay semantics of package syncbus).
+	All bool
 
 	// PrefixBuffer is the number of events a prefix subscription holds
 	// before it overflows (0 means syncbus.DefaultPrefixBuffer). The
@@ -120,6 +123,8 @@ func Run(t *testing.T, newCluster Factory, f Features) {
 		{"Coalescing", s.testCoalescing},
 		{"PrefixOverflow", s.testPrefixOverflow},
 		{"Relay", s.testRelay},
+		{"All", s.testAll},
+		{"AllLifecycle", s.testAllLifecycle},
 		{"Quorum", s.testQuorum},
 		{"Topology", s.testTopology},
 		{"ZoneQuorum", s.testZoneQuorum},
@@ -250,6 +255,15 @@ func (c *cluster) lister(i int) syncbus.MemberLister {
 	return l
 }
 
+func (c *cluster) allSubscriber(i int) syncbus.AllSubscriber {
+	c.t.Helper()
+	a, ok := c.buses[i].(syncbus.AllSubscriber)
+	if !ok {
+		c.t.Fatalf("Features.All is set but %T does not implement syncbus.AllSubscriber", c.buses[i])
+	}
+	return a
+}
+
 func (c *cluster) close(i int) error { return c.buses[i].(closer).Close() }
 
 // need skips the test unless every named feature is supported.
@@ -270,6 +284,8 @@ func (s *suite) need(t *testing.T, features ...string) {
 			ok = s.f.Relay
 		case "Members":
 			ok = s.f.Members
+		case "All":
+			ok = s.f.All
 		}
 		if !ok {
 			t.Skipf("the bus does not declare Features.%s", name)

@@ -1,0 +1,141 @@
+package bridge_test
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/warpmesh/warp/bridge"
+	"github.com/warpmesh/warp/bridge/gatewaytest"
+	"github.com/warpmesh/warp/syncbus"
+)
+
+// inMemoryLocal gives each region an InMemoryNetwork.
+func inMemoryLocal(t *testing.T, region string) func(string) syncbus.Bus {
+	t.Helper()
+	net := syncbus.NewInMemoryNetwork()
+	return func(name string) syncbus.Bus {
+		b, err := net.Join(name, "z", syncbus.WithNodeRegion(region))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	}
+}
+
+func inMemoryRemote(t *testing.T) func(string, string) syncbus.Bus {
+	join := inMemoryLocal(t, "")
+	return func(name, _ string) syncbus.Bus { return join(name) }
+}
+
+func newGateway(t *testing.T, local, remote syncbus.Bus) io.Closer {
+	t.Helper()
+	g, err := bridge.NewGateway(local, remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// TestGatewayTwoRegions runs the gateway scenario on in-memory buses: two
+// regions joined through a third bus, three gateways per region, one
+// restarted mid-stream.
+func TestGatewayTwoRegions(t *testing.T) {
+	leakCheck(t)
+	gatewaytest.Run(t, gatewaytest.Setup{Local: inMemoryLocal, Remote: inMemoryRemote, Gateway: newGateway})
+}
+
+// TestGatewayScopes: local-scope events — lease revocations among them,
+// which have no scope option — stay home unless WithAllScopes.
+func TestGatewayScopes(t *testing.T) {
+	leakCheck(t)
+	for _, all := range []bool{false, true} {
+		local := inMemoryLocal(t, "eu")
+		remote := inMemoryLocal(t, "eu")
+		l, r := local("l"), remote("r")
+		lsvc, rsvc := local("l-svc"), remote("r-svc")
+		var opts []bridge.GatewayOption
+		if all {
+			opts = append(opts, bridge.WithAllScopes())
+		}
+		g, err := bridge.NewGateway(l, r, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		// A prefix subscription keeps every event; a key one only the newest.
+		sub, err := rsvc.(syncbus.PrefixSubscriber).SubscribePrefix(ctx, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lease, err := rsvc.SubscribeLease(ctx, "lease")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tag := func(n uint64) syncbus.PublishOption { return syncbus.WithVectorClock(map[string]uint64{"n": n}) }
+		global := syncbus.WithScope(syncbus.ScopeGlobal)
+		for _, err := range []error{
+			lsvc.Publish(ctx, "k", tag(1)),
+			lsvc.RevokeLease(ctx, "lease"),
+			lsvc.Publish(ctx, "k", tag(2), global),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if all {
+			if ev := recv(t, sub); ev.VectorClock["n"] != 1 {
+				t.Errorf("all scopes: first event crossing is %v, want the local one", ev.VectorClock)
+			}
+			if ev := recv(t, lease); ev.Op != syncbus.OpLeaseRevoke || ev.Origin != "l-svc" {
+				t.Errorf("all scopes: lease got %+v, want the revocation by l-svc", ev)
+			}
+		}
+		if ev := recv(t, sub); ev.VectorClock["n"] != 2 || ev.Scope != syncbus.ScopeGlobal {
+			t.Errorf("all=%v: got %+v, want the global event", all, ev)
+		}
+		// Relays are synchronous in memory, in order: what crossed before
+		// the global event is there already.
+		select {
+		case ev := <-lease:
+			if !all {
+				t.Errorf("global only: the revocation crossed: %+v", ev)
+			}
+		default:
+		}
+		st := g.Stats()
+		if want := map[bool]uint64{false: 1, true: 3}[all]; st.LocalToRemote != want {
+			t.Errorf("all=%v: LocalToRemote %d, want %d (stats %+v)", all, st.LocalToRemote, want, st)
+		}
+		if want := map[bool]uint64{false: 2, true: 0}[all]; st.Scoped != want {
+			t.Errorf("all=%v: Scoped %d, want %d", all, st.Scoped, want)
+		}
+		_ = g.Close()
+		if err := g.Close(); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+	}
+}
+
+func recv(t *testing.T, ch <-chan syncbus.Event) syncbus.Event {
+	t.Helper()
+	select {
+	case ev := <-ch:
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event within 10s")
+	}
+	return syncbus.Event{}
+}
+
+// leakCheck checks, after every cleanup of t, that the goroutines t
+// started are gone.
+func leakCheck(t *testing.T) {
+	t.Helper()
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+}

@@ -1,0 +1,197 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	kafkabus "github.com/warpmesh/warp/bridge/kafka"
+	"github.com/warpmesh/warp/syncbus"
+	"github.com/warpmesh/warp/syncbus/bustest"
+)
+
+// The bridge's costs against the raw client's on the same in-process
+// cluster, in the same run (BENCHMARKS.md, "Bridges"):
+//
+//	go test -run '^$' -bench . -benchtime 500x ./bridge/kafka/
+//
+// as for bridge/nats: Burst (messages and bytes per 10 000 invalidations),
+// Eventual to 4 nodes, PublishAndAwait(4); raw: a produce read by 4
+// partition consumers, and a request answered by 4 replies on a reply
+// topic.
+
+func benchNodes(n int) []bustest.Node {
+	nodes := make([]bustest.Node, n)
+	for i := range nodes {
+		nodes[i] = bustest.Node{Name: fmt.Sprintf("b%d", i), Zone: fmt.Sprintf("z%d", i%3)}
+	}
+	return nodes
+}
+
+func BenchmarkBurst10k(b *testing.B) {
+	kc := startKafka(b)
+	for _, batch := range []int{0, 1} {
+		name := "batched"
+		if batch == 1 {
+			name = "unbatched"
+		}
+		b.Run(name, func(b *testing.B) {
+			opts := []kafkabus.Option{kafkabus.WithPrefixBuffer(1 << 15)}
+			if batch == 1 {
+				opts = append(opts, kafkabus.WithBatchSize(1))
+			}
+			buses := cluster(b, kc, false, benchNodes(2), opts...)
+			ctx := context.Background()
+			sub, _ := buses[1].SubscribePrefix(ctx, "burst/")
+			const n = 10000
+			var msgs, bytes uint64
+			b.ResetTimer()
+			for range b.N {
+				before := buses[0].Metrics()
+				for i := range n {
+					_ = buses[0].Publish(ctx, fmt.Sprintf("burst/%d", i))
+				}
+				recvN(b, sub, n)
+				after := buses[0].Metrics()
+				msgs += after.Batches - before.Batches
+				bytes += after.SentLocal.Bytes - before.SentLocal.Bytes
+			}
+			b.ReportMetric(float64(msgs)/float64(b.N), "msgs/10k")
+			b.ReportMetric(float64(bytes)/float64(b.N), "bytes/10k")
+		})
+	}
+}
+
+func BenchmarkLatency(b *testing.B) {
+	kc := startKafka(b)
+	ctx := context.Background()
+	b.Run("bridge/eventual-4", func(b *testing.B) {
+		buses := cluster(b, kc, false, benchNodes(5))
+		subs := make([]<-chan syncbus.Event, 4)
+		for i := range subs {
+			subs[i], _ = buses[i+1].Subscribe(ctx, "lat")
+		}
+		b.ResetTimer()
+		for range b.N {
+			_ = buses[0].Publish(ctx, "lat")
+			for _, s := range subs {
+				recvN(b, s, 1)
+			}
+		}
+	})
+	for _, fromBrokers := range []bool{false, true} {
+		name := "bridge/await-4"
+		if fromBrokers {
+			name = "bridge/await-4-ack-topic"
+		}
+		b.Run(name, func(b *testing.B) {
+			buses := cluster(b, kc, fromBrokers, benchNodes(5))
+			b.ResetTimer()
+			for range b.N {
+				if err := buses[0].PublishAndAwait(ctx, "lat", 4); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("raw/publish-4", func(b *testing.B) {
+		topic := newTopic(b, kc, 1)
+		producer := rawProducer(b, kc)
+		got := make(chan struct{}, 16)
+		for range 4 {
+			go drainTo(rawConsumer(b, kc, topic), got, nil)
+		}
+		payload := sarama.ByteEncoder(make([]byte, 100))
+		b.ResetTimer()
+		for i := range b.N {
+			if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: payload}); err != nil {
+				b.Fatal(err)
+			}
+			waitN(b, got, 4, i)
+		}
+	})
+	b.Run("raw/request-4-replies", func(b *testing.B) {
+		req, reply := newTopic(b, kc, 1), newTopic(b, kc, 1)
+		producer := rawProducer(b, kc)
+		for range 4 {
+			responder := rawProducer(b, kc)
+			go drainTo(rawConsumer(b, kc, req), nil, func(m *sarama.ConsumerMessage) {
+				_, _, _ = responder.SendMessage(&sarama.ProducerMessage{Topic: reply, Value: sarama.ByteEncoder(m.Value[:8])})
+			})
+		}
+		replies := make(chan struct{}, 16)
+		go drainTo(rawConsumer(b, kc, reply), replies, nil)
+		payload := sarama.ByteEncoder(make([]byte, 100))
+		b.ResetTimer()
+		for i := range b.N {
+			if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: req, Value: payload}); err != nil {
+				b.Fatal(err)
+			}
+			waitN(b, replies, 4, i)
+		}
+	})
+}
+
+func waitN(b *testing.B, ch <-chan struct{}, n, i int) {
+	for range n {
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			b.Fatalf("iteration %d: a message is missing", i)
+		}
+	}
+}
+
+func rawProducer(b *testing.B, kc interface{ ListenAddrs() []string }) sarama.SyncProducer {
+	p, err := sarama.NewSyncProducer(kc.ListenAddrs(), saramaConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// rawConsumer reads topic's only partition from its newest offset, on a
+// client of its own.
+func rawConsumer(b *testing.B, kc interface{ ListenAddrs() []string }, topic string) sarama.PartitionConsumer {
+	c, err := sarama.NewConsumer(kc.ListenAddrs(), saramaConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	pc, err := c.ConsumePartition(topic, 0, sarama.OffsetNewest)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = pc.Close(); _ = c.Close() })
+	return pc
+}
+
+func drainTo(pc sarama.PartitionConsumer, ch chan<- struct{}, fn func(*sarama.ConsumerMessage)) {
+	for m := range pc.Messages() {
+		if fn != nil {
+			fn(m)
+		}
+		if ch != nil {
+			ch <- struct{}{}
+		}
+	}
+}
+
+// recvN receives n events from ch, failing (rather than hanging) when they
+// do not come.
+func recvN(b *testing.B, ch <-chan syncbus.Event, n int) {
+	b.Helper()
+	for i := range n {
+		select {
+		case ev := <-ch:
+			if ev.Op == syncbus.OpResync {
+				b.Fatalf("event %d of %d: a resync: events were lost", i, n)
+			}
+		case <-time.After(30 * time.Second):
+			b.Fatalf("event %d of %d: nothing within 30s", i, n)
+		}
+	}
+}
