@@ -17,7 +17,7 @@ const (
 	// secKeyLen is the length of the key flood's keys.
 	secKeyLen = 300
 	// secDataFlood is how long the data flood publishes at full speed.
-	secDataFlood = 5 * time.Second
+	secDataFlood = 2 * time.Second
 	// secCheckHeap says whether the floods check the heap's growth.
 	secCheckHeap = true
 )

@@ -69,7 +69,7 @@ type MeshBus struct {
 	lastTakeAt  time.Time // when
 	lingerUntil time.Time // the loop holds the queue until then (zero: not)
 
-	// statsMu guards stats, the core's counters as the loop last saw them.
+	// statsMu guards stats, the core's counters when the loop stopped.
 	statsMu sync.Mutex
 	stats   protocol.Stats
 

@@ -28,7 +28,7 @@ func TestConformanceUDP(t *testing.T) {
 		Prefix: true, Relay: true, Members: true, All: true,
 		PrefixBuffer:  64,
 		Timeout:       10 * time.Second,
-		AwaitDeadline: 2 * time.Second,
+		AwaitDeadline: time.Second,
 		LeakIgnore:    membershiptest.LeakOptions(),
 	})
 	_ = syncbus.ErrClosed

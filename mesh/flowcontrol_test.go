@@ -60,6 +60,9 @@ func (d *drained) counts() (keys, resyncs int) {
 // test kit's lossy transport drops 10% of every node's data datagrams
 // (events, acks, repairs, digests and credit alike).
 func TestOpenLoopBurstLosesNothing(t *testing.T) {
+	// It runs beside the other parallel tests, after every test that
+	// checks for leaked goroutines has finished.
+	t.Parallel()
 	for _, loss := range []float64{0, 0.10} {
 		t.Run(fmt.Sprintf("loss=%.0f%%", loss*100), func(t *testing.T) {
 			rules := faults.New(uint64(1 + loss*100))

@@ -59,8 +59,8 @@ func (b *MeshBus) loop() {
 		if err := b.syncView(now); err != nil {
 			b.log.Error("mesh: membership snapshot unusable; keeping the previous view", "err", err)
 		}
-		b.core.SetRoom(b.disp.Room())
 		if tick {
+			b.core.SetRoom(b.disp.Room())
 			b.core.Tick(now)
 		}
 		b.serveRequests(now)
@@ -68,14 +68,11 @@ func (b *MeshBus) loop() {
 			linger.Reset(until.Sub(now))
 		}
 		b.act(now)
-		b.publishStats()
-		if next := b.core.NextTick(); !next.Equal(armed) {
+		// Re-arm only for an earlier time: a timer that fires early costs
+		// one idle turn of the loop, a reset on every publish costs more.
+		if next := b.core.NextTick(); !next.IsZero() && (armed.IsZero() || next.Before(armed)) {
 			armed = next
-			if next.IsZero() {
-				timer.Stop()
-			} else {
-				timer.Reset(max(next.Sub(now), 0))
-			}
+			timer.Reset(max(next.Sub(now), 0))
 		}
 	}
 }
@@ -226,12 +223,25 @@ func (b *MeshBus) act(now time.Time) {
 	b.core.Advance()
 }
 
-// publishStats makes the core's counters readable by Metrics.
+// publishStats keeps the core's last counters for Metrics once the loop
+// has stopped.
 func (b *MeshBus) publishStats() {
 	s := b.core.Stats()
 	b.statsMu.Lock()
 	b.stats = s
 	b.statsMu.Unlock()
+}
+
+// coreStats returns the core's counters: asked of the loop while it runs
+// (the core is its alone), the last ones it kept after.
+func (b *MeshBus) coreStats() protocol.Stats {
+	var s protocol.Stats
+	if b.do(func(c *protocol.Core) { s = c.Stats() }) == nil {
+		return s
+	}
+	b.statsMu.Lock()
+	defer b.statsMu.Unlock()
+	return b.stats
 }
 
 // refuse counts a datagram dropped for reason and logs it, at most once a

@@ -72,9 +72,7 @@ func (c *counters) dropsSnapshot(extra ...map[string]uint64) map[string]uint64 {
 // Metrics returns the bus's counters.
 func (b *MeshBus) Metrics() syncbus.Metrics {
 	ds := b.disp.Stats()
-	b.statsMu.Lock()
-	cs := b.stats
-	b.statsMu.Unlock()
+	cs := b.coreStats()
 	return syncbus.Metrics{
 		Published:      b.c.published.Load(),
 		Delivered:      ds.Delivered,
@@ -127,9 +125,7 @@ type Health struct {
 
 // Health reports the node's state.
 func (b *MeshBus) Health() Health {
-	b.statsMu.Lock()
-	cs := b.stats
-	b.statsMu.Unlock()
+	cs := b.coreStats()
 	h := Health{
 		Name: b.name, Zone: b.zone, Region: b.region,
 		Authenticated: !b.keyring.Empty(),

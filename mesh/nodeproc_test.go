@@ -35,6 +35,8 @@ const (
 	envProfile = "WARP_TEST_NODE_PROFILE" // lan, local or wan
 	envFast    = "WARP_TEST_NODE_FAST"    // "1": FastMembership timings
 	envKey     = "WARP_TEST_NODE_KEY"     // the key the node subscribes to
+	envPrefix  = "WARP_TEST_NODE_PREFIX"  // a prefix it subscribes to instead, when set
+	envPort    = "WARP_TEST_NODE_PORT"    // the port to bind (default: the system's choice)
 )
 
 // procPrefix starts every protocol line of a child; the test framework's
@@ -84,6 +86,9 @@ func runHelperNode(stdin io.Reader, stdout io.Writer, getenv func(string) string
 	if seed := getenv(envSeed); seed != "" {
 		opts.Peers = []string{seed}
 	}
+	if port, err := strconv.Atoi(getenv(envPort)); err == nil && port > 0 {
+		opts.Port = port
+	}
 	if getenv(envFast) == "1" {
 		mesh.FastMembership(&opts)
 	}
@@ -101,6 +106,9 @@ func runHelperNode(stdin io.Reader, stdout io.Writer, getenv func(string) string
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sub, err := bus.Subscribe(ctx, key)
+	if prefix := getenv(envPrefix); prefix != "" {
+		sub, err = bus.SubscribePrefix(ctx, prefix)
+	}
 	if err != nil {
 		return err
 	}
@@ -167,6 +175,8 @@ type nodeProcConfig struct {
 	Profile    string // default "local"
 	Fast       bool   // FastMembership timings
 	Key        string // the key it subscribes to (default "proc:key")
+	Prefix     string // a prefix it subscribes to instead, when set
+	Port       int    // the port to bind (0: the system's choice)
 }
 
 // nodeProc is a mesh node running in a child process. Its methods are
@@ -210,6 +220,8 @@ func startNodeProc(t testing.TB, cfg nodeProcConfig) *nodeProc {
 		envProfile+"="+cfg.Profile,
 		envFast+"="+boolEnv(cfg.Fast),
 		envKey+"="+cfg.Key,
+		envPrefix+"="+cfg.Prefix,
+		envPort+"="+strconv.Itoa(cfg.Port),
 	)
 	p := &nodeProc{
 		name:   cfg.Name,

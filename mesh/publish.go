@@ -19,7 +19,9 @@ import (
 // event waits in this node's send queue; when that queue is full, Publish
 // waits for room, at most MeshOptions.BackpressureTimeout, and then
 // returns an error matching syncbus.ErrBackpressure (or ctx's error when
-// ctx ends first). An event too large for one datagram is an error.
+// ctx ends first): the event was then delivered to this node's own
+// subscriptions but not sent, and the call may be retried. An event too
+// large for one datagram is an error.
 func (b *MeshBus) Publish(ctx context.Context, key string, opts ...syncbus.PublishOption) error {
 	o := syncbus.ApplyPublishOptions(opts...)
 	return b.publish(ctx, key, syncbus.OpInvalidate, &o)

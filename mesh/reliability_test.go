@@ -116,7 +116,7 @@ func TestLossyPublishesAreRepaired(t *testing.T) {
 				sent += st.Sent
 				dropped += st.Dropped
 			}
-			if float64(dropped) < 0.03*float64(sent) {
+			if float64(dropped) < 0.01*float64(sent) { // 5% of a few hundred datagrams, give or take
 				t.Fatalf("only %d of %d datagrams dropped: the loss was not injected", dropped, sent)
 			}
 			m := buses[0].Metrics()

@@ -119,6 +119,7 @@ type Dispatcher struct {
 	prefixes   map[string][]*subscription
 	prefixLens []int // distinct prefix lengths, ascending
 	byChan     map[<-chan Event]*subscription
+	bounded    []*subscription // the prefix subscriptions, for Room
 	alls       []*subscription // all-events subscriptions, also in prefixes[""]
 
 	delivered atomic.Uint64
@@ -208,6 +209,7 @@ func (d *Dispatcher) subscribe(ctx context.Context, kind subKind, key string) (<
 			d.addPrefixLen(len(key))
 		}
 		d.prefixes[key] = append(d.prefixes[key], s)
+		d.bounded = append(d.bounded, s)
 		if all {
 			d.alls = append(d.alls, s)
 		}
@@ -303,6 +305,9 @@ func (d *Dispatcher) removeLocked(s *subscription) {
 	}
 	if s.all {
 		d.alls = withoutSub(d.alls, s)
+	}
+	if s.kind == kindPrefix {
+		d.bounded = withoutSub(d.bounded, s)
 	}
 	s.stop()
 	close(s.ch)
@@ -559,6 +564,7 @@ func (d *Dispatcher) Close() {
 	clear(d.leases)
 	clear(d.prefixes)
 	d.prefixLens = nil
+	d.bounded = nil
 }
 
 // Stats returns the counters and the number of open subscriptions.

@@ -15,10 +15,8 @@ func (d *Dispatcher) Room() int {
 	if d.closed {
 		return room
 	}
-	for _, subs := range d.prefixes {
-		for _, s := range subs {
-			room = min(room, s.room(d.bufSize))
-		}
+	for _, s := range d.bounded {
+		room = min(room, s.room(d.bufSize))
 	}
 	return room
 }

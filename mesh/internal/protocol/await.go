@@ -212,6 +212,11 @@ func (c *Core) retransmit(a *await) {
 	if len(unacked) == 0 {
 		return
 	}
+	if a.attempts == 1 {
+		for _, n := range unacked {
+			c.expiredRTT(n) // their first timeout was too short
+		}
+	}
 	v := c.view
 	var direct []string
 	var relayFor map[string]string

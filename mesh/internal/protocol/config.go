@@ -161,8 +161,10 @@ func CheckTimeScale(s float64) error {
 	return nil
 }
 
-// scaled fills zero fields with defaults and stretches every interval.
-func (t Timings) scaled(s float64) Timings {
+// Scaled returns t with zero fields filled from DefaultTimings and every
+// interval stretched by s (0 means 1): what a Core with Config.TimeScale s
+// runs on.
+func (t Timings) Scaled(s float64) Timings {
 	d := DefaultTimings()
 	pick := func(v, def time.Duration) time.Duration {
 		if v == 0 {
@@ -232,6 +234,6 @@ func (c *Config) validate() error {
 	if c.Relayed == nil {
 		c.Relayed = syncbus.NewDedupeWindow(0)
 	}
-	c.Timings = c.Timings.scaled(c.TimeScale)
+	c.Timings = c.Timings.Scaled(c.TimeScale)
 	return nil
 }

@@ -49,6 +49,7 @@ type envOptions struct {
 	fanout  Fanout
 	window  int
 	initial int
+	scale   float64
 	stall   time.Duration
 	timings Timings
 }
@@ -222,6 +223,8 @@ func (e *env) addNodes(t *testing.T, d *datadriven.TestData) {
 			e.opts.window, _ = strconv.Atoi(a.Vals[0])
 		case "stall":
 			e.opts.stall = mustDuration(t, a.Vals[0])
+		case "time-scale":
+			e.opts.scale, _ = strconv.ParseFloat(a.Vals[0], 64)
 		case "initial-credit":
 			e.opts.initial, _ = strconv.Atoi(a.Vals[0])
 		case "relay-hold":
@@ -266,7 +269,7 @@ func (e *env) zones() map[string]bool {
 func (e *env) newCore(t testing.TB, n *envNode) *Core {
 	tm := e.opts.timings
 	tm.StallTimeout = e.opts.stall
-	c, err := New(Config{Name: n.name, Zone: n.zone, Boot: e.boot(n), Fanout: e.opts.fanout, Window: e.opts.window, InitialCredit: e.opts.initial, Timings: tm})
+	c, err := New(Config{Name: n.name, Zone: n.zone, Boot: e.boot(n), Fanout: e.opts.fanout, Window: e.opts.window, InitialCredit: e.opts.initial, TimeScale: e.opts.scale, Timings: tm})
 	if err != nil {
 		t.Fatal(err)
 	}

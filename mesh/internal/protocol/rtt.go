@@ -8,9 +8,15 @@ import "time"
 // the timeout is srtt + 4·rttvar, kept between a floor and a ceiling.
 // Samples come from exchanges that were not retransmitted (Karn's rule): an
 // awaited event and its ack, a repair request and the first repaired event.
+//
+// A timeout that fires backs the peer's timeout off (doubles it, RFC 6298
+// 5.5) until a valid sample comes: otherwise a round trip longer than the
+// initial timeout would have every first transmission retransmitted, and
+// Karn's rule would then never let a sample through.
 type rtt struct {
 	srtt, rttvar time.Duration
 	samples      int
+	backoff      time.Duration // the backed-off timeout; zero when none
 }
 
 // observe folds one round-trip sample in.
@@ -29,15 +35,25 @@ func (r *rtt) observe(sample time.Duration) {
 		r.srtt += (sample - r.srtt) / 8
 	}
 	r.samples++
+	r.backoff = 0
+}
+
+// expired backs the timeout off after a retransmission timeout fired.
+func (r *rtt) expired(initial, floor, ceiling time.Duration) {
+	r.backoff = min(2*r.timeout(initial, floor, ceiling), ceiling)
 }
 
 // timeout returns the retransmission timeout: initial until a sample
 // arrived, then srtt + 4·rttvar within [floor, ceiling].
 func (r *rtt) timeout(initial, floor, ceiling time.Duration) time.Duration {
-	if r == nil || r.samples == 0 {
+	if r == nil {
 		return initial
 	}
-	return min(max(r.srtt+4*r.rttvar, floor), ceiling)
+	t := initial
+	if r.samples > 0 {
+		t = min(max(r.srtt+4*r.rttvar, floor), ceiling)
+	}
+	return max(t, r.backoff)
 }
 
 // smoothed returns srtt, or def before the first sample.

@@ -185,6 +185,17 @@ func (c *Core) rto(name string) time.Duration {
 	return c.rtts[name].timeout(c.t.RetransmitInitial, c.t.RetransmitMin, c.t.RetransmitMax)
 }
 
+// expiredRTT backs off the timeout towards a node whose ack did not come
+// in time.
+func (c *Core) expiredRTT(name string) {
+	r := c.rtts[name]
+	if r == nil {
+		r = &rtt{}
+		c.rtts[name] = r
+	}
+	r.expired(c.t.RetransmitInitial, c.t.RetransmitMin, c.t.RetransmitMax)
+}
+
 // observeRTT folds a round-trip sample to a node in.
 func (c *Core) observeRTT(name string, d time.Duration) {
 	r := c.rtts[name]
