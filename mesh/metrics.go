@@ -117,6 +117,11 @@ type Health struct {
 	// PendingEvents counts published events waiting for the receivers'
 	// flow-control credit.
 	PendingEvents int
+	// ReleasedReceivers counts the alive receivers this node publishes to
+	// without waiting for their credit: they held it back for StallTimeout,
+	// or are suspect. Each is waited for again once its credit shows it
+	// caught up.
+	ReleasedReceivers int
 	// Authenticated is false when the bus runs without SecretKeys.
 	Authenticated bool
 	// Closed is true after Close.
@@ -132,6 +137,8 @@ func (b *MeshBus) Health() Health {
 		Closed:        b.closed.Load(),
 		PendingAwaits: cs.PendingAwaits,
 		PendingEvents: cs.Pending,
+
+		ReleasedReceivers: cs.Released,
 	}
 	for _, n := range b.ml.Snapshot().Nodes {
 		switch n.State {

@@ -157,6 +157,9 @@ type Stats struct {
 	FlowStallTime time.Duration
 	FlowReleased  uint64
 	CreditsSent   uint64
+	// Released counts the alive receivers this node sends to now without
+	// waiting for their credit (they stalled it, or are suspect).
+	Released int
 
 	// Drops counts frames refused by reason, the wire decoding reasons
 	// excepted (Step returns those as errors).
@@ -258,6 +261,11 @@ func (c *Core) Stats() Stats {
 	s := c.stats
 	s.PendingAwaits = len(c.awaits)
 	s.Pending = c.Pending()
+	for _, r := range c.flow.recv {
+		if r.released {
+			s.Released++
+		}
+	}
 	if len(c.stats.Drops) > 0 {
 		s.Drops = make(map[string]uint64, len(c.stats.Drops))
 		for k, v := range c.stats.Drops {

@@ -21,9 +21,8 @@ type rtt struct {
 
 // observe folds one round-trip sample in.
 func (r *rtt) observe(sample time.Duration) {
-	if sample <= 0 {
-		sample = time.Microsecond
-	}
+	sample = max(sample, 0) // a clock step backwards is no round trip
+
 	if r.samples == 0 {
 		r.srtt, r.rttvar = sample, sample/2
 	} else {
@@ -44,14 +43,16 @@ func (r *rtt) expired(initial, floor, ceiling time.Duration) {
 }
 
 // timeout returns the retransmission timeout: initial until a sample
-// arrived, then srtt + 4·rttvar within [floor, ceiling].
+// arrived, then srtt + max(floor, 4·rttvar), at most ceiling. The floor
+// bounds the variance term, as RFC 6298's clock granularity does, so that
+// a steady round trip with little jitter still leaves room for a late ack.
 func (r *rtt) timeout(initial, floor, ceiling time.Duration) time.Duration {
 	if r == nil {
 		return initial
 	}
 	t := initial
 	if r.samples > 0 {
-		t = min(max(r.srtt+4*r.rttvar, floor), ceiling)
+		t = min(r.srtt+max(floor, 4*r.rttvar), ceiling)
 	}
 	return max(t, r.backoff)
 }

@@ -24,12 +24,17 @@ func TestRTTEstimator(t *testing.T) {
 		r.observe(40 * time.Millisecond)
 	}
 	got := r.timeout(initial, floor, ceiling)
-	if got < 40*time.Millisecond || got > 60*time.Millisecond {
+	if got < 50*time.Millisecond || got > 60*time.Millisecond {
 		t.Fatalf("steady 40ms round trips: timeout %v", got)
 	}
 	r.observe(time.Microsecond)
-	if got := (&rtt{samples: 1, srtt: time.Microsecond}).timeout(initial, floor, ceiling); got != floor {
-		t.Fatalf("a tiny round trip: %v, want the floor", got)
+	if got := (&rtt{samples: 1, srtt: time.Microsecond}).timeout(initial, floor, ceiling); got != floor+time.Microsecond {
+		t.Fatalf("a tiny round trip: %v, want the floor above it", got)
+	}
+	zero := &rtt{}
+	zero.observe(-time.Second)
+	if got := zero.timeout(initial, floor, ceiling); got != floor {
+		t.Fatalf("a round trip measured as negative: %v, want the floor", got)
 	}
 	for range 50 {
 		r.observe(10 * time.Second)
