@@ -26,6 +26,8 @@ const MaxNameLen = 255
 //	uvarint   length of the region, then the region (UTF-8)
 //	8 bytes   boot ID, big endian
 //	1 byte    protocol version of the data plane
+//	8 bytes   start time of this incarnation, Unix nanoseconds, big endian
+//	          (absent in the first layout: then unknown)
 //	...       later layouts append fields here; readers ignore them
 //
 // A layout that old readers cannot skip gets a new magic byte.
@@ -33,10 +35,11 @@ const metaMagicV1 byte = 0xA1
 
 // nodeMeta is what a node tells its peers about itself.
 type nodeMeta struct {
-	Zone   string
-	Region string
-	Boot   uint64
-	Proto  uint8
+	Zone    string
+	Region  string
+	Boot    uint64
+	Proto   uint8
+	Started int64 // Unix nanoseconds; 0 when unknown
 }
 
 // appendMeta appends the encoding of m to dst.
@@ -47,7 +50,8 @@ func appendMeta(dst []byte, m nodeMeta) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(m.Region)))
 	dst = append(dst, m.Region...)
 	dst = binary.BigEndian.AppendUint64(dst, m.Boot)
-	return append(dst, m.Proto)
+	dst = append(dst, m.Proto)
+	return binary.BigEndian.AppendUint64(dst, uint64(m.Started))
 }
 
 // decodeMeta decodes a peer's metadata. Every failure matches
@@ -74,6 +78,9 @@ func decodeMeta(b []byte) (nodeMeta, error) {
 	}
 	m.Boot = binary.BigEndian.Uint64(rest)
 	m.Proto = rest[8]
+	if rest = rest[9:]; len(rest) >= 8 {
+		m.Started = int64(binary.BigEndian.Uint64(rest))
+	}
 	if m.Proto < MinProtocolVersion || m.Proto > ProtocolVersion {
 		return m, fmt.Errorf("%w: peer speaks %d, this node %d to %d",
 			ErrMetaVersion, m.Proto, MinProtocolVersion, ProtocolVersion)

@@ -9,7 +9,7 @@ import (
 func TestMetaRoundTrip(t *testing.T) {
 	for _, m := range []nodeMeta{
 		{Proto: ProtocolVersion},
-		{Zone: "eu-west-1a", Region: "eu-west-1", Boot: 1<<63 + 5, Proto: ProtocolVersion},
+		{Zone: "eu-west-1a", Region: "eu-west-1", Boot: 1<<63 + 5, Proto: ProtocolVersion, Started: 1_700_000_000_123_456_789},
 		{Zone: "zone ünïcode", Region: strings.Repeat("r", MaxNameLen), Boot: 42, Proto: MinProtocolVersion},
 	} {
 		b := appendMeta(nil, m)
@@ -22,12 +22,25 @@ func TestMetaRoundTrip(t *testing.T) {
 		if err != nil || got != m {
 			t.Errorf("%+v with trailing bytes: decoded %+v, %v", m, got, err)
 		}
-		// Every truncation fails cleanly.
-		for i := range len(b) {
+		// Every truncation fails cleanly, except of the start time, which
+		// the first layout did not have.
+		for i := range len(b) - 8 {
 			if _, err := decodeMeta(b[:i]); !errors.Is(err, ErrMetaMalformed) {
 				t.Errorf("%+v cut to %d bytes: %v, want ErrMetaMalformed", m, i, err)
 			}
 		}
+	}
+}
+
+// TestMetaOfTheFirstLayout: metadata without the start time decodes, with
+// the start time unknown.
+func TestMetaOfTheFirstLayout(t *testing.T) {
+	m := nodeMeta{Zone: "z", Region: "r", Boot: 7, Proto: ProtocolVersion, Started: 99}
+	b := appendMeta(nil, m)
+	got, err := decodeMeta(b[:len(b)-8])
+	m.Started = 0
+	if err != nil || got != m {
+		t.Fatalf("decoded %+v, %v; want %+v", got, err, m)
 	}
 }
 

@@ -26,6 +26,11 @@ type Node struct {
 	Boot uint64
 	// Proto is the data-plane protocol version the node speaks.
 	Proto uint8
+	// Started is when this incarnation started, by its own clock (zero
+	// when it did not say). A publisher learning of a node late sends it
+	// what it published since then (the mesh repairs it), so a node that
+	// gossip reached late misses nothing silently.
+	Started time.Time
 	// State is the node's health as this node sees it. Suspect nodes count
 	// as alive (State.Alive()).
 	State syncbus.MemberState

@@ -96,6 +96,9 @@ func (m *Membership) applyAlive(n note, now time.Time) bool {
 		State:  syncbus.MemberAlive,
 		Since:  now,
 	}
+	if meta.Started != 0 {
+		node.Started = time.Unix(0, meta.Started)
+	}
 	if !known || !old.State.Alive() || old.Boot != meta.Boot {
 		// New, back, or restarted: a new incarnation joins.
 		m.members[n.name] = node

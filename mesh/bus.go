@@ -59,6 +59,7 @@ type MeshBus struct {
 	core        *protocol.Core
 	awaiting    map[uint64]*awaitReq
 	viewVersion uint64
+	hidden      func(name string) bool // tests: members the data plane does not see yet
 	sealer      *wire.Sealer
 	bld         wire.EventsBuilder
 	body        []byte // opened bodies

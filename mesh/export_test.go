@@ -29,3 +29,16 @@ func FastMembership(o *MeshOptions) {
 		c.LeaveTimeout = 500 * time.Millisecond
 	}
 }
+
+// SetHidden keeps the members hide names out of the node's data plane, as
+// if its membership had not heard of them yet (a lopsided view), until it
+// is called again with nil.
+func (b *MeshBus) SetHidden(hide func(name string) bool) {
+	_ = b.do(func(c *protocol.Core) {
+		b.hidden = hide
+		b.viewVersion = 0 // rebuild the view now
+		if err := b.syncView(b.clock.Now()); err != nil {
+			panic(err)
+		}
+	})
+}

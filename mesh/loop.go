@@ -104,8 +104,11 @@ func (b *MeshBus) syncView(now time.Time) error {
 	}
 	members := make([]protocol.Member, 0, len(snap.Nodes))
 	for _, n := range snap.Nodes {
+		if b.hidden != nil && b.hidden(n.Name) {
+			continue
+		}
 		members = append(members, protocol.Member{
-			Name: n.Name, Zone: n.Zone, Region: n.Region, Addr: n.Addr, Boot: n.Boot, State: n.State,
+			Name: n.Name, Zone: n.Zone, Region: n.Region, Addr: n.Addr, Boot: n.Boot, State: n.State, Started: n.Started,
 		})
 	}
 	if err := b.core.SetMembers(now, members); err != nil {

@@ -49,7 +49,7 @@ func (c *Core) Await(now time.Time, id uint64, ev wire.Event, req zones.Requirem
 	c.seq++
 	ev.Seq = c.seq
 	ev.Flags |= wire.EventAckWanted
-	c.ring.add(&ev)
+	c.ring.add(&ev, now)
 	a := &await{
 		id: id, seq: ev.Seq, ev: ev, report: report,
 		tracker:  zones.NewTracker(c.view.topo, req),

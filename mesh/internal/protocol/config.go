@@ -118,6 +118,10 @@ type Timings struct {
 	// Activity is how recently an origin must have sent for its share of
 	// this node's room to be reserved.
 	Activity time.Duration
+	// JoinSkew is how much earlier than a newcomer's announced start a
+	// node counts the events it owes the newcomer: room for the
+	// disagreement of the two hosts' clocks.
+	JoinSkew time.Duration
 }
 
 // DefaultTimings returns the protocol's intervals at scale 1.
@@ -137,6 +141,7 @@ func DefaultTimings() Timings {
 		CreditKeepalive:   50 * time.Millisecond,
 		StallTimeout:      time.Second,
 		Activity:          time.Second,
+		JoinSkew:          100 * time.Millisecond,
 	}
 }
 
@@ -186,6 +191,7 @@ func (t Timings) Scaled(s float64) Timings {
 		CreditKeepalive:   pick(t.CreditKeepalive, d.CreditKeepalive),
 		StallTimeout:      pick(t.StallTimeout, d.StallTimeout),
 		Activity:          pick(t.Activity, d.Activity),
+		JoinSkew:          pick(t.JoinSkew, d.JoinSkew),
 	}
 	if out.MaxNaks == 0 {
 		out.MaxNaks = d.MaxNaks

@@ -325,6 +325,11 @@ func (c *Core) SetMembers(now time.Time, members []Member) error {
 		return fmt.Errorf("protocol: membership: %w", err)
 	}
 	prev := c.view
+	for _, p := range v.alive {
+		if p.fresh {
+			p.joinSeq = c.joinPoint(p.Started, p.joinSeq)
+		}
+	}
 	c.view = v
 	c.awaitsSetTopology(now)
 	c.dropGoneWindows(now, prev)
@@ -334,13 +339,33 @@ func (c *Core) SetMembers(now time.Time, members []Member) error {
 	// is a gap they repair, not history from before them.
 	if c.seq > 0 {
 		for _, p := range v.alive {
-			if old, ok := prev.nodes[p.Name]; !ok || old.Boot != p.Boot || !old.State.Alive() {
+			if p.arrived {
 				c.sendDigest(p, c.seq, false)
 			}
 		}
 	}
 	c.flush(now)
 	return nil
+}
+
+// joinPoint is the number after which a peer that started at started is
+// owed this node's events. Gossip may tell this node of a newcomer late
+// (or, in a lopsided view, very late), and meanwhile nothing was sent to
+// it: it is owed what was numbered since it started, which the digest it
+// gets announces and it repairs from the ring. Clocks of different hosts
+// disagree a little, so the cut is Timings.JoinSkew earlier. When the ring
+// no longer reaches back that far, the peer is owed everything, so that
+// what it cannot get repaired is announced to it by a resync. now is the
+// number to use when the peer's start is unknown.
+func (c *Core) joinPoint(started time.Time, now uint64) uint64 {
+	if started.IsZero() {
+		return now
+	}
+	seq, whole := c.ring.before(started.Add(-c.t.JoinSkew))
+	if !whole {
+		return 0
+	}
+	return min(seq, now)
 }
 
 // Step handles one frame body received from the node at from: it decodes

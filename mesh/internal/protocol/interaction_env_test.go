@@ -70,6 +70,8 @@ type envNode struct {
 	view map[string]syncbus.MemberState
 	// awaits maps script IDs of this node's awaits to the core's.
 	awaits map[string]uint64
+	// started is when this incarnation started.
+	started time.Time
 }
 
 type envMsg struct {
@@ -237,7 +239,7 @@ func (e *env) addNodes(t *testing.T, d *datadriven.TestData) {
 		if len(f) != 2 {
 			t.Fatalf("want \"name zone\", got %q", line)
 		}
-		n := &envNode{name: f[0], zone: f[1], incarnation: 1, view: map[string]syncbus.MemberState{}, awaits: map[string]uint64{}}
+		n := &envNode{name: f[0], zone: f[1], incarnation: 1, view: map[string]syncbus.MemberState{}, awaits: map[string]uint64{}, started: e.now}
 		e.nodes = append(e.nodes, n)
 		e.byNm[n.name] = n
 		n.addr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(len(e.zones())), byte(len(e.nodes))}), 7946)
@@ -284,7 +286,7 @@ func (e *env) setMembers(n *envNode) {
 		if m == n || !ok {
 			continue
 		}
-		ms = append(ms, Member{Name: m.name, Zone: m.zone, Addr: m.addr, Boot: e.boot(m), State: st})
+		ms = append(ms, Member{Name: m.name, Zone: m.zone, Addr: m.addr, Boot: e.boot(m), State: st, Started: m.started})
 	}
 	if err := n.core.SetMembers(e.now, ms); err != nil {
 		e.t.Fatal(err)
@@ -330,6 +332,7 @@ func (e *env) members(t *testing.T, d *datadriven.TestData) {
 func (e *env) restart(t *testing.T, d *datadriven.TestData) {
 	n := e.node(d.CmdArgs[0].Key)
 	n.incarnation++
+	n.started = e.now
 	n.dead, n.queued, n.overflowed = false, 0, false
 	n.awaits = map[string]uint64{}
 	n.core = e.newCore(t, n)

@@ -1,6 +1,10 @@
 package protocol
 
-import "github.com/warpmesh/warp/wire"
+import (
+	"time"
+
+	"github.com/warpmesh/warp/wire"
+)
 
 // ring keeps the most recent events this node numbered, so that it can
 // repair the gaps receivers report (NAKACK). It is indexed by seq: an event
@@ -10,8 +14,9 @@ import "github.com/warpmesh/warp/wire"
 // for bursts.
 type ring struct {
 	slots  []wire.Event
-	limit  int    // the capacity, a power of two
-	newest uint64 // the highest seq added
+	at     []int64 // when each slot's event was numbered, by this node's clock
+	limit  int     // the capacity, a power of two
+	newest uint64  // the highest seq added
 }
 
 // minRing is the initial size of a ring.
@@ -25,13 +30,35 @@ func newRing(capacity int) *ring {
 	return &ring{limit: limit}
 }
 
-// add stores ev under ev.Seq, replacing the event capacity seqs older.
-func (r *ring) add(ev *wire.Event) {
+// add stores ev under ev.Seq, numbered at now, replacing the event
+// capacity seqs older.
+func (r *ring) add(ev *wire.Event, now time.Time) {
 	if len(r.slots) < r.limit && ev.Seq > uint64(len(r.slots)) {
 		r.grow(ev.Seq)
 	}
-	r.slots[ev.Seq&uint64(len(r.slots)-1)] = *ev
+	i := ev.Seq & uint64(len(r.slots)-1)
+	r.slots[i] = *ev
+	r.at[i] = now.UnixNano()
 	r.newest = max(r.newest, ev.Seq)
+}
+
+// before returns the highest seq numbered before t, and whether the ring
+// reaches back that far (holds every event numbered at or after t). The
+// scan walks back from the newest event: its cost is the events numbered
+// since t.
+func (r *ring) before(t time.Time) (uint64, bool) {
+	cut := t.UnixNano()
+	seq := r.newest
+	for ; seq >= 1; seq-- {
+		i := seq & uint64(len(r.slots)-1)
+		if r.slots[i].Seq != seq {
+			return seq, false // overwritten: the ring does not reach back to t
+		}
+		if r.at[i] < cut {
+			return seq, true
+		}
+	}
+	return 0, true // every event was numbered after t
 }
 
 // grow doubles the slots until seq fits without overwriting a live event,
@@ -44,13 +71,14 @@ func (r *ring) grow(seq uint64) {
 	if n == len(r.slots) {
 		return
 	}
-	slots := make([]wire.Event, n)
+	slots, at := make([]wire.Event, n), make([]int64, n)
 	for i := range r.slots {
 		if s := r.slots[i].Seq; s != 0 {
 			slots[s&uint64(n-1)] = r.slots[i]
+			at[s&uint64(n-1)] = r.at[i]
 		}
 	}
-	r.slots = slots
+	r.slots, r.at = slots, at
 }
 
 // oldest returns the lowest seq the ring may still hold: everything below

@@ -66,7 +66,7 @@ func (c *Core) sendBatch(now time.Time, evs []wire.Event) {
 	for i := range evs {
 		c.seq++
 		evs[i].Seq = c.seq
-		c.ring.add(&evs[i])
+		c.ring.add(&evs[i], now)
 		c.evArena = append(c.evArena, evs[i])
 	}
 	batch := c.evArena[start:len(c.evArena):len(c.evArena)]

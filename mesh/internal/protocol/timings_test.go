@@ -24,6 +24,7 @@ func TestTimeScaleStretchesEveryTiming(t *testing.T) {
 		"CreditKeepalive":   {one.CreditKeepalive, ten.CreditKeepalive},
 		"StallTimeout":      {one.StallTimeout, ten.StallTimeout},
 		"Activity":          {one.Activity, ten.Activity},
+		"JoinSkew":          {one.JoinSkew, ten.JoinSkew},
 	}
 	for i := range one.Digests {
 		pairs[fmt.Sprint("Digests", i)] = [2]time.Duration{one.Digests[i], ten.Digests[i]}

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/zones"
@@ -17,15 +18,23 @@ type Member struct {
 	Boot uint64
 	// State is alive, suspect (which counts as alive), left or failed.
 	State syncbus.MemberState
+	// Started is when this incarnation started, by its own clock; zero
+	// when unknown.
+	Started time.Time
 }
 
 // peer is one other node as the protocol sees it.
 type peer struct {
 	Member
-	// joinSeq is this node's last number when the peer entered the view
-	// (alive, with this Boot): every event numbered later is sent to it,
-	// and the digests it gets say so.
+	// joinSeq is the number after which the peer is owed every event of
+	// this node: this node's last number before the peer started, as far
+	// as the repair ring reaches back (see Core.joinPoint), or when it
+	// entered the view. The digests it gets say so, and it repairs the
+	// rest — events this node published while it did not know the peer.
 	joinSeq uint64
+	// arrived marks a peer that became alive with this view: new, back
+	// after a failure, or restarted; fresh one that is a new incarnation.
+	arrived, fresh bool
 }
 
 // view is the membership at one moment: the topology for planning and
@@ -51,10 +60,14 @@ func newView(self Member, members []Member, fanout Fanout, relayThreshold int, p
 	}
 	list := make([]syncbus.Member, 0, len(members)+1)
 	add := func(m Member) {
-		p := &peer{Member: m, joinSeq: seq}
+		alive := m.State.Alive()
+		p := &peer{Member: m, joinSeq: seq, arrived: alive, fresh: alive}
 		if prev != nil {
-			if old, ok := prev.nodes[m.Name]; ok && old.Boot == m.Boot && old.State.Alive() && m.State.Alive() {
-				p.joinSeq = old.joinSeq
+			if old, ok := prev.nodes[m.Name]; ok && old.Boot == m.Boot {
+				// The same incarnation: it keeps where its window started,
+				// even across a failure and its return.
+				p.joinSeq, p.fresh = old.joinSeq, false
+				p.arrived = alive && !old.State.Alive()
 			}
 		}
 		v.nodes[m.Name] = p
