@@ -78,6 +78,31 @@ type Config struct {
 	// are not members, which merges a cluster split by a partition.
 	Seeds []string
 
+	// Group turns on zero-configuration discovery by UDP multicast: "ip"
+	// or "ip:port" of a multicast group, for example "239.0.0.1" (port
+	// DefaultGroupPort). The node announces its name, advertised address
+	// and zone on the group at start and then every
+	// DefaultAnnounceInterval (stretched by TimeScale), and joins the
+	// nodes it hears exactly as it joins Seeds; Seeds and Group may be
+	// used together. Announcements are sealed with Keyring and Label like
+	// every frame: a node without the key is never joined and cannot make
+	// this one join it, another label is ignored, and a cluster without
+	// keys logs that discovery is open to anyone on the segment. Multicast
+	// reaches one network segment (see MulticastTTL); cloud VPCs usually
+	// drop it, and there Seeds ("dns+" and "dnssrv+" ones included) are
+	// the way. Discovery has sockets of its own, whatever the Transport.
+	// Empty: no multicast. DiscoveryStats reports what it does.
+	Group string
+	// Interface names the network interface announcements are sent and
+	// heard on (for example "eth0"). Empty: the interface of the advertise
+	// address, or else the first one that is up, multicast-capable and not
+	// a loopback. A named interface that does not exist or cannot
+	// multicast is an error that names it. It needs Group.
+	Interface string
+	// MulticastTTL is how many hops an announcement may travel: 0 means 1,
+	// the local network segment, which does not cross a router.
+	MulticastTTL int
+
 	// Zone and Region say where this node runs (each at most MaxNameLen
 	// bytes).
 	Zone   string
@@ -253,6 +278,9 @@ func (c *Config) validate() error {
 		if _, _, err := splitSeed(s); err != nil {
 			return err
 		}
+	}
+	if err := c.validateMulticast(); err != nil {
+		return err
 	}
 
 	durations := []struct {

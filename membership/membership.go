@@ -31,7 +31,10 @@ type Membership struct {
 	ml    *memberlist.Memberlist
 	state *stateReader // nil when memberlist's layout is not the expected one
 	keys  *keySync     // nil without a keyring
+	disc  *discovery   // nil without Config.Group
 	notes *noteQueue
+	// contacts are the addresses Contact asked to exchange state with.
+	contacts *contactQueue
 
 	snap    atomic.Pointer[Snapshot]
 	events  chan Event
@@ -96,6 +99,9 @@ type Stats struct {
 	Rejoined uint64
 	// LogSuppressed counts log lines held back by the rate limit.
 	LogSuppressed uint64
+	// Contacted counts the state exchanges Contact asked for that
+	// reached the node; ContactsDropped the requests a full queue refused.
+	Contacted, ContactsDropped uint64
 }
 
 // New starts a node: it binds the transport (unless Config.Transport is
@@ -118,7 +124,8 @@ func New(cfg Config) (*Membership, error) {
 	if err != nil {
 		return fail(err)
 	}
-	meta := appendMeta(nil, nodeMeta{Zone: cfg.Zone, Region: cfg.Region, Boot: boot, Proto: ProtocolVersion})
+	started := time.Now()
+	meta := appendMeta(nil, nodeMeta{Zone: cfg.Zone, Region: cfg.Region, Boot: boot, Proto: ProtocolVersion, Started: started.UnixNano()})
 	if cfg.metaOverride != nil {
 		meta = cfg.metaOverride
 	}
@@ -148,26 +155,28 @@ func New(cfg Config) (*Membership, error) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Membership{
-		cfg:     cfg,
-		log:     newLimitedLog(cfg.Logger, cfg.LogRate, cfg.LogBurst),
-		tr:      tr,
-		notes:   newNoteQueue(),
-		events:  make(chan Event, cfg.EventBuffer),
-		changed: make(chan struct{}, 1),
-		members: make(map[string]Node),
-		ctx:     ctx,
-		cancel:  cancel,
-		done:    make(chan struct{}),
-		lookup:  cfg.lookup,
+		cfg:      cfg,
+		log:      newLimitedLog(cfg.Logger, cfg.LogRate, cfg.LogBurst),
+		tr:       tr,
+		notes:    newNoteQueue(),
+		contacts: newContactQueue(),
+		events:   make(chan Event, cfg.EventBuffer),
+		changed:  make(chan struct{}, 1),
+		members:  make(map[string]Node),
+		ctx:      ctx,
+		cancel:   cancel,
+		done:     make(chan struct{}),
+		lookup:   cfg.lookup,
 		local: Node{
-			Name:   cfg.Name,
-			Zone:   cfg.Zone,
-			Region: cfg.Region,
-			Addr:   netip.AddrPortFrom(adv.Unmap(), uint16(advPort)),
-			Boot:   boot,
-			Proto:  ProtocolVersion,
-			State:  syncbus.MemberAlive,
-			Since:  time.Now(),
+			Name:    cfg.Name,
+			Zone:    cfg.Zone,
+			Region:  cfg.Region,
+			Addr:    netip.AddrPortFrom(adv.Unmap(), uint16(advPort)),
+			Boot:    boot,
+			Proto:   ProtocolVersion,
+			State:   syncbus.MemberAlive,
+			Since:   started,
+			Started: started,
 		},
 	}
 	m.self = m.local.Addr
@@ -190,11 +199,21 @@ func New(cfg Config) (*Membership, error) {
 		cfg.Keyring.Watch(m.keys.sync)
 		m.keys.sync() // catch a change made before Watch took effect
 	}
+	if cfg.Group != "" {
+		if m.disc, err = newDiscovery(m); err != nil {
+			m.shutdown(false)
+			return nil, err
+		}
+	}
 	m.publish()
 
-	m.wg.Add(2)
+	m.wg.Add(3)
 	go m.run()
 	go m.joinLoop()
+	go m.contactLoop()
+	if m.disc != nil {
+		m.disc.start()
+	}
 	return m, nil
 }
 
@@ -275,12 +294,14 @@ func (m *Membership) Transport() Transport { return m.tr }
 // Stats returns the node's counters.
 func (m *Membership) Stats() Stats {
 	return Stats{
-		EventsDropped: m.eventsDropped.Load(),
-		BadMetadata:   m.badMeta.Load(),
-		JoinAttempts:  m.joinAttempts.Load(),
-		JoinFailures:  m.joinFailures.Load(),
-		Rejoined:      m.rejoined.Load(),
-		LogSuppressed: m.log.Suppressed(),
+		EventsDropped:   m.eventsDropped.Load(),
+		BadMetadata:     m.badMeta.Load(),
+		JoinAttempts:    m.joinAttempts.Load(),
+		JoinFailures:    m.joinFailures.Load(),
+		Rejoined:        m.rejoined.Load(),
+		LogSuppressed:   m.log.Suppressed(),
+		Contacted:       m.contacts.contacted.Load(),
+		ContactsDropped: m.contacts.dropped.Load(),
 	}
 }
 
@@ -396,6 +417,9 @@ func (m *Membership) shutdown(leave bool) {
 		m.mlDown = true
 		m.mlMu.Unlock()
 		close(m.done)
+		if m.disc != nil {
+			m.disc.close() // ends its reader; its other goroutines end with done
+		}
 		m.wg.Wait()
 		// The loop has exited: apply what it left, so that the last
 		// snapshot shows the node's own departure.

@@ -223,6 +223,9 @@ func (b *MeshBus) act(now time.Time) {
 	for _, d := range rd.FlowStalls {
 		b.rec.FlowStall(d)
 	}
+	for _, a := range rd.Strangers {
+		b.ml.Contact(a) // gossip missed a node that talks to us
+	}
 	b.core.Advance()
 }
 

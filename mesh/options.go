@@ -113,11 +113,23 @@ type MeshOptions struct {
 	// Profile is the failure-detection timing: "lan" (default), "local"
 	// (one machine, tests) or "wan".
 	Profile string
-	// Heartbeat overrides the profile's probe interval: a node is probed
-	// about once per Heartbeat, and one that misses its probe is declared
-	// failed a few heartbeats later (the README's detection table). The
-	// probe timeout follows it down when it is shorter than the profile's.
-	// Values below 50ms make false suspicions likely on a loaded host.
+	// Heartbeat is the failure detector's period, memberlist's probe
+	// interval (default: the profile's, 1s for lan and local, 5s for
+	// wan): each node probes one peer per heartbeat, and a peer that
+	// misses its probe is suspected, then declared failed when the
+	// profile's suspicion time (3, 4 or 6 heartbeats for local, lan or
+	// wan) has passed. So it sets how fast a dead node is found: in a
+	// cluster of a few nodes a killed node is reported failed — and
+	// awaiting calls that need it fail fast — about 5 (local), 6 (lan) or
+	// 8 (wan) heartbeats after it died, and within 7, 8 or 10 heartbeats
+	// plus one gossip interval (100, 200 or 500ms); the suspicion time
+	// grows with the logarithm of the cluster's size (the README's
+	// detection table). The probe timeout is the profile's (200ms, 500ms,
+	// 3s) or half the heartbeat, whichever is shorter, so every value
+	// works on every profile. The lower bound is 50ms: shorter values are
+	// accepted but leave a busy host (a GC pause, CPU contention) too
+	// little time to answer a probe, so live nodes get suspected. Each
+	// node sends one probe per heartbeat.
 	Heartbeat time.Duration
 
 	// BatchInterval is the longest an event may wait to share a datagram
@@ -135,9 +147,24 @@ type MeshOptions struct {
 	// Transport carries gossip and data. Nil means real UDP and TCP sockets
 	// on BindAddr:Port; the simulator provides another.
 	Transport membership.Transport
-	// Group and Interface enable multicast discovery of seeds on a local
-	// network (optional; not implemented yet: a non-empty Group is an error).
-	Group     string
+	// Group turns on zero-configuration discovery by UDP multicast on the
+	// local network: a multicast group, "ip" or "ip:port", for example
+	// "239.0.0.1" (port membership.DefaultGroupPort, 7945). The node
+	// announces itself there at start and every few seconds, and joins
+	// the nodes it hears as it joins Peers; Peers and Group may be used
+	// together. Announcements are sealed with SecretKeys and Label: a node
+	// without the key is never joined and cannot make this one join it,
+	// and another Label is ignored; without SecretKeys discovery is open
+	// to anyone on the segment, which the node logs. The TTL is 1: one
+	// network segment. Cloud VPCs usually drop multicast: list Peers
+	// there (a "dns+" seed finds a Kubernetes service). Empty: none.
+	Group string
+	// Interface names the network interface multicast discovery sends and
+	// listens on, for example "eth0". Empty: the interface of the
+	// advertise address, or else the first one that is up,
+	// multicast-capable and not a loopback. A named interface that does
+	// not exist or cannot multicast is a constructor error that names it.
+	// It needs Group.
 	Interface string
 
 	// Logger receives the bus's logs (default: discard).
@@ -283,9 +310,6 @@ func (o *MeshOptions) validate() error {
 	if o.Fanout > FanoutRelay {
 		bad("Fanout %v unknown", o.Fanout)
 	}
-	if o.Group != "" || o.Interface != "" {
-		bad("Group/Interface: multicast discovery is not supported yet; list Peers instead")
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -317,6 +341,8 @@ func (o *MeshOptions) membershipConfig(keyring *wire.Keyring) membership.Config 
 		BindAddr:      o.BindAddr,
 		BindPort:      o.Port,
 		Seeds:         o.Peers,
+		Group:         o.Group,
+		Interface:     o.Interface,
 		Zone:          o.Zone,
 		Region:        o.Region,
 		Label:         o.Label,

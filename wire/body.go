@@ -29,8 +29,10 @@ const (
 	FramePresence
 	// FrameCredit grants an origin flow-control credit.
 	FrameCredit
+	// FrameAnnounce announces a node on a multicast group, for discovery.
+	FrameAnnounce
 
-	maxFrameType = FrameCredit
+	maxFrameType = FrameAnnounce
 )
 
 // compressedBit marks a body whose msgpack payload is lz4-compressed.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -274,6 +275,7 @@ func decoders(t *testing.T) map[string]struct {
 		"unavail":    {must(wire.AppendUnavailable(nil, &wire.Unavailable{Origin: "o", Boot: 1, Ranges: []wire.SeqRange{{1, 4}}}, false)), func(b []byte) error { return wire.DecodeUnavailable(b, new(wire.Unavailable)) }},
 		"digest":     {must(wire.AppendDigest(nil, &wire.Digest{Origin: "o", Boot: 1, Seq: 99999}, false)), func(b []byte) error { return wire.DecodeDigest(b, new(wire.Digest)) }},
 		"presence":   {must(wire.AppendPresence(nil, &wire.Presence{Node: "n", Zone: "z", Region: "r", Boot: 1, Interval: time.Second}, false)), func(b []byte) error { return wire.DecodePresence(b, new(wire.Presence)) }},
+		"announce":   {must(wire.AppendAnnounce(nil, &wire.Announce{Node: "n", Addr: netip.MustParseAddrPort("192.0.2.1:7946"), Zone: "z"}, false)), func(b []byte) error { return wire.DecodeAnnounce(b, new(wire.Announce)) }},
 	}
 }
 
@@ -328,7 +330,7 @@ func TestDecodeRejectsWrongType(t *testing.T) {
 	if err := wire.DecodeEvents(body, new(wire.Events)); !errors.Is(err, wire.ErrMalformed) {
 		t.Errorf("digest decoded as events: %v", err)
 	}
-	for _, b := range [][]byte{nil, {0}, {8}, {0x7f}, {0x80}} {
+	for _, b := range [][]byte{nil, {0}, {byte(wire.FrameAnnounce) + 1}, {0x7f}, {0x80}} {
 		if _, err := wire.PeekType(b); !errors.Is(err, wire.ErrMalformed) {
 			t.Errorf("PeekType(%x) = %v, want ErrMalformed", b, err)
 		}

@@ -77,7 +77,7 @@
 // A body is one type byte, then the frame's msgpack payload:
 //
 //	offset size  field
-//	0      1     frame type (FrameEvents=1 … FrameCredit=7) | 0x80 when lz4-compressed
+//	0      1     frame type (FrameEvents=1 … FrameAnnounce=8) | 0x80 when lz4-compressed
 //	1      v     compressed only: uvarint length of the uncompressed payload
 //	1(+v)  …     msgpack payload, or an lz4 block holding it
 //
@@ -85,9 +85,9 @@
 // times the compressed size, lz4's largest ratio) before a buffer of exactly
 // that size is taken, and the block must fill it exactly. Payloads are
 // msgpack arrays with positional fields (their layouts are documented with
-// each type: see Events and the control frames in control.go). A decoder
-// reads the fields it knows and skips any that a newer version appended;
-// it ignores bytes after the payload's array.
+// each type: see Events, the control frames in control.go and Announce in
+// announce.go). A decoder reads the fields it knows and skips any that a
+// newer version appended; it ignores bytes after the payload's array.
 //
 // Frame types are append-only. So are fields: a new version may append
 // fields to an array, never remove or reorder them.

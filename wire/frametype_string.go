@@ -15,11 +15,12 @@ func _() {
 	_ = x[FrameDigest-5]
 	_ = x[FramePresence-6]
 	_ = x[FrameCredit-7]
+	_ = x[FrameAnnounce-8]
 }
 
-const _FrameType_name = "FrameEventsFrameAcksFrameRepairRequestFrameUnavailableFrameDigestFramePresenceFrameCredit"
+const _FrameType_name = "FrameEventsFrameAcksFrameRepairRequestFrameUnavailableFrameDigestFramePresenceFrameCreditFrameAnnounce"
 
-var _FrameType_index = [...]uint8{0, 11, 20, 38, 54, 65, 78, 89}
+var _FrameType_index = [...]uint8{0, 11, 20, 38, 54, 65, 78, 89, 102}
 
 func (i FrameType) String() string {
 	idx := int(i) - 1

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"testing"
 	"time"
@@ -109,6 +110,15 @@ func FuzzDecodeCredit(f *testing.F) {
 	fuzzDecoder(f, seeds, wire.AppendCredit, wire.DecodeCredit, same)
 }
 
+func FuzzDecodeAnnounce(f *testing.F) {
+	seeds := []*wire.Announce{
+		{Node: "n", Addr: netip.MustParseAddrPort("192.0.2.1:7946"), Zone: "z"},
+		{Node: "n6", Addr: netip.MustParseAddrPort("[2001:db8::1]:1")},
+		{Node: "m", Addr: netip.MustParseAddrPort("[::ffff:192.0.2.9]:65535"), Zone: "z"},
+	}
+	fuzzDecoder(f, seeds, wire.AppendAnnounce, wire.DecodeAnnounce, same)
+}
+
 // FuzzOpen feeds datagrams to openers with each golden key and with none.
 // What opens must be exactly what a Sealer with the reported sender and
 // counter makes of the body, and the body goes on to the frame decoders.
@@ -178,6 +188,8 @@ func decodeAny(t *testing.T, body []byte) {
 		err = wire.DecodePresence(body, new(wire.Presence))
 	case wire.FrameCredit:
 		err = wire.DecodeCredit(body, new(wire.Credit))
+	case wire.FrameAnnounce:
+		err = wire.DecodeAnnounce(body, new(wire.Announce))
 	}
 	if err != nil && !errors.Is(err, wire.ErrMalformed) && !errors.Is(err, wire.ErrTooLarge) {
 		t.Fatalf("decode failed outside the error set: %v", err)

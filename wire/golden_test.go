@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -96,6 +97,8 @@ func goldenBodies() []goldenBody {
 	digest := &wire.Digest{Origin: "node-a", Boot: 5, Seq: 1234, Start: 1000, Blocked: true}
 	presence := &wire.Presence{Node: "bridge-1", Zone: "eu-west-1a", Region: "eu-west-1", Boot: 9, Interval: 5 * time.Second}
 	credit := &wire.Credit{Origin: "node-a", Boot: 5, Node: "node-b", NodeBoot: 11, Limit: 70000}
+	announce := &wire.Announce{Node: "node-a", Addr: netip.MustParseAddrPort("10.1.2.3:7946"), Zone: "eu-west-1a"}
+	announce6 := &wire.Announce{Node: "node-b", Addr: netip.MustParseAddrPort("[fd00::1:2]:7946"), Zone: "eu-west-1b"}
 	return []goldenBody{
 		events("events-one", goldenEventsOne(), false),
 		events("events-full", goldenEventsFull(), false),
@@ -141,6 +144,20 @@ func goldenBodies() []goldenBody {
 				return err
 			}
 			return compare(&got, credit)
+		}},
+		{"announce", "FuzzDecodeAnnounce", func() ([]byte, error) { return wire.AppendAnnounce(nil, announce, false) }, func(b []byte) error {
+			var got wire.Announce
+			if err := wire.DecodeAnnounce(b, &got); err != nil {
+				return err
+			}
+			return compare(&got, announce)
+		}},
+		{"announce-ipv6", "FuzzDecodeAnnounce", func() ([]byte, error) { return wire.AppendAnnounce(nil, announce6, false) }, func(b []byte) error {
+			var got wire.Announce
+			if err := wire.DecodeAnnounce(b, &got); err != nil {
+				return err
+			}
+			return compare(&got, announce6)
 		}},
 	}
 }

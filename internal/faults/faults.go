@@ -29,6 +29,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -159,6 +160,7 @@ type Rules struct {
 	next  uint64
 	rules []*rule
 	links map[[2]netip.AddrPort]*rand.Rand
+	count atomic.Int64 // len(rules), read without the lock
 }
 
 // New returns an empty rule set drawing from seed.
@@ -168,6 +170,10 @@ func New(seed uint64) *Rules {
 
 // Seed returns the seed, for failure messages.
 func (r *Rules) Seed() uint64 { return r.seed }
+
+// Len returns how many rules are installed. A transport that sees no rule
+// may skip Judge, and with it the lock every verdict takes.
+func (r *Rules) Len() int { return int(r.count.Load()) }
 
 // Handle removes the rule it was returned for.
 type Handle struct {
@@ -180,6 +186,7 @@ func (h *Handle) Remove() {
 	h.r.mu.Lock()
 	defer h.r.mu.Unlock()
 	h.r.rules = slices.DeleteFunc(h.r.rules, func(x *rule) bool { return x.id == h.id })
+	h.r.count.Store(int64(len(h.r.rules)))
 }
 
 func (r *Rules) add(x *rule) *Handle {
@@ -188,6 +195,7 @@ func (r *Rules) add(x *rule) *Handle {
 	r.next++
 	x.id = r.next
 	r.rules = append(r.rules, x)
+	r.count.Store(int64(len(r.rules)))
 	return &Handle{r: r, id: x.id}
 }
 

@@ -123,3 +123,25 @@ func TestDelayDuplicateReorderHook(t *testing.T) {
 		t.Errorf("hook: seen %d", seen)
 	}
 }
+
+// TestLen counts installed rules, as a transport's fast path reads them.
+func TestLen(t *testing.T) {
+	r := faults.New(1)
+	if r.Len() != 0 {
+		t.Fatalf("empty rules: Len %d", r.Len())
+	}
+	h1 := r.Drop(0.5, faults.Data())
+	h2 := r.Partition([]netip.AddrPort{a}, []netip.AddrPort{b}, false)
+	if r.Len() != 2 {
+		t.Fatalf("two rules: Len %d", r.Len())
+	}
+	h1.Remove()
+	h1.Remove()
+	if r.Len() != 1 {
+		t.Fatalf("after removing one twice: Len %d", r.Len())
+	}
+	h2.Remove()
+	if r.Len() != 0 {
+		t.Fatalf("after removing both: Len %d", r.Len())
+	}
+}

@@ -37,9 +37,11 @@ type Core struct {
 
 	// Receiving: one window per origin incarnation, the gapped ones, the
 	// ones owed credit, and incarnations forgotten with their windows.
-	windows        map[originKey]*window
-	gapped         map[originKey]*window
-	owed           map[originKey]*window
+	windows map[originKey]*window
+	gapped  map[originKey]*window
+	owed    map[originKey]*window
+	// strangers are senders the view did not list, when last reported.
+	strangers      map[netip.AddrPort]time.Time
 	forgotten      map[originKey]bool
 	forgottenOrder []originKey
 	room           int // free room of the subscriptions, as last told
@@ -90,12 +92,16 @@ type Ready struct {
 	Outcomes   []Outcome
 	// FlowStalls are the durations of the flow-control stalls that ended.
 	FlowStalls []time.Duration
+	// Strangers are the addresses that sent frames but are not members in
+	// the view: news of nodes the membership missed. The caller should ask
+	// the membership to exchange state with them.
+	Strangers []netip.AddrPort
 }
 
 // Empty reports whether there is nothing to do.
 func (r *Ready) Empty() bool {
 	return len(r.Deliveries) == 0 && len(r.Resyncs) == 0 && len(r.Messages) == 0 &&
-		len(r.Outcomes) == 0 && len(r.FlowStalls) == 0
+		len(r.Outcomes) == 0 && len(r.FlowStalls) == 0 && len(r.Strangers) == 0
 }
 
 // Traffic says how a frame is accounted.
@@ -157,6 +163,8 @@ type Stats struct {
 	FlowStallTime time.Duration
 	FlowReleased  uint64
 	CreditsSent   uint64
+	// Strangers counts the senders reported in Ready.Strangers.
+	Strangers uint64
 	// Released counts the alive receivers this node sends to now without
 	// waiting for their credit (they stalled it, or are suspect).
 	Released int
@@ -221,6 +229,7 @@ func (c *Core) Advance() {
 	clear(c.rd.Outcomes)
 	c.rd.Outcomes = c.rd.Outcomes[:0]
 	c.rd.FlowStalls = c.rd.FlowStalls[:0]
+	c.rd.Strangers = c.rd.Strangers[:0]
 	c.addrArena = c.addrArena[:0]
 	clear(c.evArena)
 	c.evArena = c.evArena[:0]
@@ -331,6 +340,7 @@ func (c *Core) SetMembers(now time.Time, members []Member) error {
 		}
 	}
 	c.view = v
+	c.forgetStrangers()
 	c.awaitsSetTopology(now)
 	c.dropGoneWindows(now, prev)
 	c.flow.setView(c, v)
@@ -412,6 +422,10 @@ func (c *Core) Step(now time.Time, from netip.AddrPort, body []byte) (Traffic, e
 		}
 	default:
 		c.drop("unexpected")
+		return traffic, nil
+	}
+	if err == nil {
+		c.noteStranger(now, from)
 	}
 	return traffic, err
 }

@@ -43,6 +43,10 @@ type env struct {
 	// lossRate of the frames delivered are lost, drawn from lossRNG.
 	lossRate float64
 	lossRNG  *rand.Rand
+	// introduce answers a core's strangers as a driver and its membership
+	// do: a state exchange with the stranger, after which the core lists
+	// it.
+	introduce bool
 }
 
 type envOptions struct {
@@ -177,6 +181,8 @@ func (e *env) handle(t *testing.T, d *datadriven.TestData) string {
 		d.ScanArgs(t, "rate", &e.lossRate)
 		d.ScanArgs(t, "seed", &seed)
 		e.lossRNG = rand.New(rand.NewPCG(seed, seed))
+	case "introduce-strangers":
+		e.introduce = true
 	case "mute":
 		n := e.node(d.CmdArgs[0].Key)
 		n.core.SetMuted(true)
@@ -647,9 +653,24 @@ func (e *env) drain(n *envNode) {
 			e.printf("  %s %s stalled for %v", at, n.name, s)
 		}
 	}
+	var met []*envNode
+	for _, a := range rd.Strangers {
+		m := e.byAddr(a)
+		if m == nil {
+			e.t.Fatalf("%s reports an unknown stranger %v", n.name, a)
+		}
+		e.printf("  %s %s heard from stranger %s", at, n.name, m.name)
+		met = append(met, m)
+	}
 	n.core.Advance()
 	if n.reader {
 		n.queued = 0
+	}
+	if e.introduce && len(met) > 0 {
+		for _, m := range met {
+			n.view[m.name] = syncbus.MemberAlive
+		}
+		e.setMembers(n)
 	}
 }
 
