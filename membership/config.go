@@ -141,6 +141,12 @@ type Config struct {
 	PushPullInterval time.Duration
 	// TCPTimeout bounds memberlist's stream operations.
 	TCPTimeout time.Duration
+	// GossipCompression compresses memberlist's packets and state
+	// exchanges (LZW). Off by default: while 200 nodes joined on 2 cores
+	// it took 41% of the CPU, and 23% of an idle cluster's, to shrink
+	// packets that fit a datagram anyway. Nodes with and without it
+	// understand each other.
+	GossipCompression bool
 	// DeadNodeReclaimTime is how long after a node was declared failed
 	// another address may take over its name (a node restarted elsewhere).
 	// Default: five probe intervals. Negative: never.

@@ -32,11 +32,15 @@
 //
 // # Usage
 //
-// New starts a node and returns at once; it joins Config.Seeds in the
-// background, retrying until one answers, and afterwards rejoins the seeds
-// and recently failed members every Config.RejoinInterval, so that a
-// cluster split by a partition merges again by itself once the network
-// heals. Snapshot returns an immutable view of the members (cheap: an
+// New starts a node and returns at once; it joins every one of
+// Config.Seeds in the background, retrying until one answers, exchanges
+// state with a seed again 2, 4, 8 and 16 probe intervals later (nodes that
+// start together learn of each other from the seeds, even where gossip
+// missed one), and afterwards rejoins the seeds and recently failed members
+// every Config.RejoinInterval, so that a cluster split by a partition
+// merges again by itself once the network heals. Contact asks for a state
+// exchange with a node at once: the mesh calls it for a node that sends it
+// frames but that it does not list. Snapshot returns an immutable view of the members (cheap: an
 // atomic load), Events reports their changes, Leave announces a graceful
 // departure and Close shuts everything down, leaving first if the node has
 // not left. Every goroutine the package starts ends in Close (or, for a

@@ -3,6 +3,7 @@ package membership
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -44,6 +45,9 @@ func (m *Membership) joinLoop() {
 			break // this node is the only seed: it starts the cluster
 		}
 		if len(targets) > 0 && m.joinAll(targets, nil) > 0 {
+			if !m.settle() {
+				return
+			}
 			break
 		}
 		m.log.Log(slog.LevelWarn, "membership: no seed answered yet; retrying", "seeds", m.cfg.Seeds)
@@ -67,6 +71,36 @@ func (m *Membership) joinLoop() {
 		}
 		m.heal()
 	}
+}
+
+// settleRounds is how many times settle exchanges state with a seed.
+const settleRounds = 4
+
+// settle exchanges state with one seed again a few times after the first
+// join, 2, 4, 8 and 16 probe intervals later. Nodes that start together
+// then learn of each other from the seeds, which every one of them
+// contacted, instead of from gossip alone: gossip now and then misses a
+// member among many simultaneous joins, and memberlist's periodic state
+// exchange, the only other cure, comes a minute or more later at scale.
+// It reports false when the Membership closed meanwhile.
+func (m *Membership) settle() bool {
+	delay := 2 * m.cfg.ProbeInterval
+	for range settleRounds {
+		t := time.NewTimer(delay)
+		select {
+		case <-m.done:
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		targets := m.exceptSelf(m.resolveSeeds())
+		if len(targets) == 0 {
+			return true
+		}
+		m.joinOne(targets[rand.IntN(len(targets))])
+		delay *= 2
+	}
+	return true
 }
 
 // heal joins the seeds and the recently failed members that are not

@@ -1,10 +1,13 @@
 package membership
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/syncbus"
 )
 
@@ -33,5 +36,26 @@ func TestRejoinTargets(t *testing.T) {
 	}
 	if got := rejoinTargets(seeds, failed, snap, 2); len(got) != 2 || got[0] != want[0] {
 		t.Errorf("limited targets %v", got)
+	}
+}
+
+// After its first join a node exchanges state with a seed settleRounds
+// more times, at growing intervals: nodes that start together learn of
+// each other from the seeds even where gossip missed one of them.
+func TestJoinSettlesWithTheSeeds(t *testing.T) {
+	seed := startNode(t, testConfig("settle-seed"))
+	cfg := testConfig("settle-joiner")
+	cfg.Seeds = []string{seed.Local().Addr.String()}
+	cfg.RejoinInterval = -1 // only the first join and the settling
+	joiner := startNode(t, cfg)
+	waitConverged(t, []*Membership{seed, joiner}, 10*time.Second)
+	// 2+4+8+16 probe intervals of 200ms: about 6s.
+	warptest.Eventually(t, 30*time.Second, func() bool { return joiner.Stats().JoinAttempts == 1+settleRounds },
+		"join attempts %d, want %d (the first join and the settling rounds)", func() string { return fmt.Sprint(joiner.Stats().JoinAttempts) }, 1+settleRounds)
+	if s := joiner.Stats(); s.JoinFailures != 0 {
+		t.Errorf("stats %+v: a settling exchange failed", s)
+	}
+	if got := seed.Stats().JoinAttempts; got != 0 {
+		t.Errorf("the seed, which has no seeds, made %d join attempts", got)
 	}
 }

@@ -235,6 +235,7 @@ func (m *Membership) memberlistConfig(advPort int, keys *memberlist.Keyring, d *
 	mc.GossipToTheDeadTime = c.GossipToTheDeadTime
 	mc.PushPullInterval = c.PushPullInterval
 	mc.TCPTimeout = c.TCPTimeout
+	mc.EnableCompression = c.GossipCompression
 	mc.DeadNodeReclaimTime = max(c.DeadNodeReclaimTime, 0) // memberlist: 0 = never
 	mc.QueueCheckInterval = scale(mc.QueueCheckInterval, c.TimeScale)
 	// memberlist gossips each membership change RetransmitMult·log10(n+1)

@@ -1,7 +1,11 @@
 package membership
 
 import (
+	"fmt"
+	"reflect"
+	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -28,7 +32,62 @@ func TestStateReaderLayout(t *testing.T) {
 	if seen != 1 {
 		t.Errorf("all() saw the local node %d times", seen)
 	}
+	fillNodeTable(t, m.ml, 3, memberlist.StateSuspect)
+	suspects := map[string]bool{}
+	m.state.all(func(name string, st memberlist.NodeStateType) {
+		if st == memberlist.StateSuspect {
+			suspects[name] = true
+		}
+	})
+	if len(suspects) != 3 || !suspects["fake-0000"] || !suspects["fake-0002"] {
+		t.Errorf("all() reported the suspects %v, want fake-0000 to fake-0002", suspects)
+	}
+	if st, ok := m.state.get("fake-0001"); !ok || st != memberlist.StateSuspect {
+		t.Errorf("get(fake-0001) = %v %v, want suspect", st, ok)
+	}
 	if _, err := newStateReader(nil); err == nil {
 		t.Error("a nil memberlist was accepted")
+	}
+}
+
+// fillNodeTable adds n made-up nodes to memberlist's node table, the way
+// its own join would, so that benchmarks can read a large table without
+// running a large cluster. Only for tests: the nodes do not exist.
+func fillNodeTable(tb testing.TB, ml *memberlist.Memberlist, n int, st memberlist.NodeStateType) {
+	tb.Helper()
+	v := reflect.ValueOf(ml).Elem()
+	writable := func(f reflect.Value) reflect.Value {
+		return reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
+	}
+	nodeMap, nodes := writable(v.FieldByName("nodeMap")), writable(v.FieldByName("nodes"))
+	lock := (*sync.RWMutex)(unsafe.Pointer(v.FieldByName("nodeLock").UnsafeAddr()))
+	lock.Lock()
+	defer lock.Unlock()
+	for i := range n {
+		ns := reflect.New(nodeMap.Type().Elem().Elem())
+		name := fmt.Sprintf("fake-%04d", i)
+		writable(ns.Elem().FieldByName("Node")).Set(reflect.ValueOf(memberlist.Node{Name: name}))
+		writable(ns.Elem().FieldByName("State")).SetInt(int64(st))
+		nodeMap.SetMapIndex(reflect.ValueOf(name), ns)
+		nodes.Set(reflect.Append(nodes, ns))
+	}
+}
+
+// BenchmarkStateReaderAll reads the state of every node of a 200-node
+// table, as each node's poll does every half probe interval.
+func BenchmarkStateReaderAll(b *testing.B) {
+	m := startNode(b, testConfig("bench-states"))
+	fillNodeTable(b, m.ml, 199, memberlist.StateAlive)
+	suspects := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		m.state.all(func(_ string, st memberlist.NodeStateType) {
+			if st == memberlist.StateSuspect {
+				suspects++
+			}
+		})
+	}
+	if suspects != 0 {
+		b.Fatalf("%d suspects in a table of alive nodes", suspects)
 	}
 }

@@ -141,9 +141,19 @@ func (m *Membership) applyDown(n note, now time.Time) bool {
 // departed members.
 func (m *Membership) poll(now time.Time) {
 	defer m.polls.Add(1)
-	changed := false
+	changed, anySuspect := false, false
+	for name, node := range m.members {
+		if !node.State.Alive() && now.Sub(node.Since) > m.cfg.KeepDown {
+			delete(m.members, name)
+			changed = true
+		}
+		anySuspect = anySuspect || node.State == syncbus.MemberSuspect
+	}
 	if m.state != nil {
 		m.state.all(func(name string, st memberlist.NodeStateType) {
+			if st != memberlist.StateSuspect && !anySuspect {
+				return // the usual case: no suspicion begins or ends
+			}
 			node, known := m.members[name]
 			if !known {
 				return
@@ -161,12 +171,6 @@ func (m *Membership) poll(now time.Time) {
 				changed = true
 			}
 		})
-	}
-	for name, node := range m.members {
-		if !node.State.Alive() && now.Sub(node.Since) > m.cfg.KeepDown {
-			delete(m.members, name)
-			changed = true
-		}
 	}
 	m.expireFailed(now)
 	if changed {

@@ -69,10 +69,17 @@
 // times; the origin resends from a ring of its last MeshOptions.RepairBuffer
 // events and answers "unavailable" for what the ring no longer holds. A
 // lost last event is revealed by digests: 15ms, 150ms and 1s after a node
-// stops sending it announces its highest number to every node, and it
-// announces it to every node that joins. A node restarted under the same
-// name is a new incarnation: it delivers (and only then acks) an event
-// numbered before its window started, never takes it for a duplicate.
+// stops sending it announces its highest number to every node (in relay
+// mode through each remote zone's relay, once every node there has a
+// window of its incarnation), and it announces it to every node that
+// joins — owing it, by the start its membership metadata gives, what it
+// published since that node started, even while gossip had not told it of
+// the node yet. A node that hears from an address its membership does not
+// list asks the membership to exchange state with it at once
+// (membership.Membership.Contact) rather than wait for gossip. A node
+// restarted under the same name is a new incarnation: it delivers (and
+// only then acks) an event numbered before its window started, never takes
+// it for a duplicate.
 //
 // # Loss is never silent
 //

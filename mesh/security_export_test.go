@@ -39,3 +39,15 @@ func (b *MeshBus) BatcherIdle() bool {
 	}
 	return idle
 }
+
+// TuneMembership lets a test adjust the membership configuration the
+// options produce, after every other tuning.
+func TuneMembership(o *MeshOptions, f func(c *membership.Config)) {
+	prev := o.membershipTuning
+	o.membershipTuning = func(c *membership.Config) {
+		if prev != nil {
+			prev(c)
+		}
+		f(c)
+	}
+}

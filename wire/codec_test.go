@@ -3,6 +3,7 @@ package wire_test
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"math/rand/v2"
 	"net/netip"
@@ -105,9 +106,14 @@ func TestControlRoundTrips(t *testing.T) {
 		if got := roundTrip(t, un, c, wire.FrameUnavailable, wire.AppendUnavailable, wire.DecodeUnavailable); !reflect.DeepEqual(got, un) {
 			t.Errorf("unavailable: got %+v, want %+v", got, un)
 		}
-		dg := &wire.Digest{Origin: "o", Boot: 3, Seq: 1 << 50, Start: 1 << 40}
-		if got := roundTrip(t, dg, c, wire.FrameDigest, wire.AppendDigest, wire.DecodeDigest); *got != *dg {
-			t.Errorf("digest: got %+v, want %+v", got, dg)
+		for _, dg := range []*wire.Digest{
+			{Origin: "o", Boot: 3, Seq: 1 << 50, Start: 1 << 40},
+			{Origin: "o", Boot: 3, Seq: 9, Blocked: true},
+			{Origin: "o", Boot: 3, Seq: 9, Start: 2, Relay: true},
+		} {
+			if got := roundTrip(t, dg, c, wire.FrameDigest, wire.AppendDigest, wire.DecodeDigest); *got != *dg {
+				t.Errorf("digest: got %+v, want %+v", got, dg)
+			}
 		}
 		for _, pr := range []*wire.Presence{
 			{Node: "bridge-1", Zone: "z1", Region: "r1", Boot: 9, Interval: 2 * time.Second, Leaving: true},
@@ -427,5 +433,22 @@ func TestDecodedKeysOwnTheirBytes(t *testing.T) {
 		if ev.Key != f.Events[i].Key {
 			t.Fatalf("event %d key %q after the body was overwritten, want %q", i, ev.Key, f.Events[i].Key)
 		}
+	}
+}
+
+// A digest from a node that predates the Relay field (five fields, the
+// v1 golden vector before Relay) still decodes, as not relayed.
+func TestDigestWithoutRelayField(t *testing.T) {
+	body, err := hex.DecodeString("0595a66e6f64652d6105cd04d2cd03e8c3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := wire.Digest{Relay: true}
+	if err := wire.DecodeDigest(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := wire.Digest{Origin: "node-a", Boot: 5, Seq: 1234, Start: 1000, Blocked: true}
+	if got != want {
+		t.Errorf("decoded %+v, want %+v", got, want)
 	}
 }

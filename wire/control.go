@@ -12,7 +12,7 @@ import (
 //	Acks:          [Origin, Boot, [[Node, [Seq-prev, …], NodeBoot], …]]
 //	RepairRequest: [Origin, Boot, [From, To, From, To, …]]
 //	Unavailable:   [Origin, Boot, [From, To, From, To, …]]
-//	Digest:        [Origin, Boot, Seq, Start, Blocked]
+//	Digest:        [Origin, Boot, Seq, Start, Blocked, Relay]
 //	Presence:      [Node, Zone, Region, Boot, Interval (ns), Leaving]
 //	Credit:        [Origin, Boot, Node, NodeBoot, Limit]
 //
@@ -82,6 +82,10 @@ type Digest struct {
 	// receiver's flow-control credit: the receiver answers with its
 	// credit at once (the last one may have been lost).
 	Blocked bool
+	// Relay tells the receiver it is this digest's relay for its zone: it
+	// applies the digest and passes it on to the other nodes of its zone,
+	// as it does with events.
+	Relay bool
 }
 
 // Presence is a bridge node announcing itself on a broker, every Interval.
@@ -119,7 +123,7 @@ const (
 	minAckSize     = 4 // array, 1-byte node, empty seq array
 	rangesFields   = 3
 	digestFields   = 4 // the fields every digest has; Blocked came fifth
-	digestAll      = 5
+	digestAll      = 6 // Relay came sixth
 	presenceFields = 6
 )
 
@@ -306,7 +310,8 @@ func AppendDigest(dst []byte, f *Digest, compress bool) ([]byte, error) {
 		b = appendUint(b, f.Boot)
 		b = appendUint(b, f.Seq)
 		b = appendUint(b, f.Start)
-		return appendBool(b, f.Blocked)
+		b = appendBool(b, f.Blocked)
+		return appendBool(b, f.Relay)
 	})
 }
 
@@ -324,9 +329,12 @@ func DecodeDigest(body []byte, f *Digest) error {
 		if r.err == nil && f.Start > f.Seq {
 			r.fail(ErrMalformed, "digest start %d beyond seq %d", f.Start, f.Seq)
 		}
-		f.Blocked = false
+		f.Blocked, f.Relay = false, false
 		if n > digestFields {
 			f.Blocked = r.bool("blocked")
+		}
+		if n > digestFields+1 {
+			f.Relay = r.bool("relay")
 		}
 		r.skipFields(n, digestAll)
 	})

@@ -117,6 +117,7 @@ func newRoot(lookupEnv func(string) (string, bool)) *cobra.Command {
 	})
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newDecodeCmd())
+	root.AddCommand(newSimCmd())
 	root.AddCommand(newBenchCmd())
 	for _, add := range subcommands {
 		root.AddCommand(add())

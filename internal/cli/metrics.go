@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/warpmesh/warp/bridge"
 	"github.com/warpmesh/warp/syncbus"
 )
 
@@ -213,8 +214,84 @@ func (nm *nodeMetrics) watchBus(bus apiBus, watches func() [numWatchKinds]int64)
 	nm.reg.MustRegister(&busCollector{bus: bus, watches: watches})
 }
 
+// watchBridge registers the collector that reads the gateway of --bridge
+// and its broker bus at scrape time.
+func (nm *nodeMetrics) watchBridge(gw gatewayStatser, bus bridgeHealther) {
+	nm.reg.MustRegister(&bridgeCollector{gw: gw, bus: bus})
+}
+
 // handler serves the registry in Prometheus's text format (or OpenMetrics
 // when the scraper asks for it).
 func (nm *nodeMetrics) handler() http.Handler {
 	return promhttp.HandlerFor(nm.reg, promhttp.HandlerOpts{Registry: nm.reg, EnableOpenMetrics: true})
+}
+
+// gatewayStatser is what the metrics read of a gateway (*bridge.Gateway).
+type gatewayStatser interface {
+	Stats() bridge.GatewayStats
+}
+
+// bridgeHealther is what the metrics read of a broker bus.
+type bridgeHealther interface {
+	Health() bridge.Health
+	Metrics() syncbus.Metrics
+}
+
+// bridgeCollector reads the gateway of warp node --bridge and its broker
+// bus when Prometheus scrapes.
+type bridgeCollector struct {
+	gw  gatewayStatser
+	bus bridgeHealther
+}
+
+var (
+	descBridgeRelayed       = desc("bridge_relayed_total", "Events the --bridge gateway relayed, by direction: out (mesh to broker) or in (broker to mesh).", "direction")
+	descBridgeScoped        = desc("bridge_scoped_total", "Events the gateway kept on their side for their scope (ScopeLocal ones, with --bridge-scope global).")
+	descBridgeReturning     = desc("bridge_returning_total", "Events the gateway did not relay because they came from the side they would go to (loops avoided).")
+	descBridgeSourceResyncs = desc("bridge_source_resyncs_total", "Resyncs the gateway received from either side: events it may have missed and could not relay.")
+	descBridgeErrors        = desc("bridge_relay_errors_total", "Relays that failed: the event did not cross.")
+	descBridgeConnected     = desc("bridge_connected", "1 while the broker bus is connected and healthy, else 0.")
+	descBridgeMembers       = desc("bridge_members", "Nodes the broker bus knows, this one included, by state (alive, suspect, left, failed).", "state")
+	descBridgeReconnects    = desc("bridge_reconnects_total", "Reconnections of the broker bus to its broker.")
+	descBridgeGaps          = desc("bridge_gaps_total", "Losses the broker bus found in a publisher's numbering.")
+	descBridgeInputDropped  = desc("bridge_input_dropped_total", "Broker messages the broker bus refused, by reason (foreign, malformed, auth, label, replay, …).", "reason")
+	descBridgePublishErrors = desc("bridge_publish_errors_total", "Sends to the broker that failed.")
+)
+
+// Describe sends nothing, as busCollector's.
+func (c *bridgeCollector) Describe(chan<- *prometheus.Desc) {}
+
+// Collect reads the gateway and the broker bus now.
+func (c *bridgeCollector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v int, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	st := c.gw.Stats()
+	counter(descBridgeRelayed, st.LocalToRemote, "out")
+	counter(descBridgeRelayed, st.RemoteToLocal, "in")
+	counter(descBridgeScoped, st.Scoped)
+	counter(descBridgeReturning, st.Returning)
+	counter(descBridgeSourceResyncs, st.SourceResyncs)
+	counter(descBridgeErrors, st.Errors)
+
+	h := c.bus.Health()
+	connected := 0
+	if h.Healthy && h.Connected {
+		connected = 1
+	}
+	gauge(descBridgeConnected, connected)
+	gauge(descBridgeMembers, h.Alive, "alive")
+	gauge(descBridgeMembers, h.Suspect, "suspect")
+	gauge(descBridgeMembers, h.Left, "left")
+	gauge(descBridgeMembers, h.Failed, "failed")
+	counter(descBridgeReconnects, h.Reconnects)
+	counter(descBridgeGaps, h.Gaps)
+	m := c.bus.Metrics()
+	for reason, n := range m.DropsByReason {
+		counter(descBridgeInputDropped, n, reason)
+	}
+	counter(descBridgePublishErrors, m.PublishErrors)
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,18 +10,30 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/IBM/sarama"
 	gometrics "github.com/hashicorp/go-metrics"
 	gmprom "github.com/hashicorp/go-metrics/prometheus"
+	natsgo "github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/warpmesh/warp/bridge"
+	kafkabus "github.com/warpmesh/warp/bridge/kafka"
+	natsbus "github.com/warpmesh/warp/bridge/nats"
+	redisbus "github.com/warpmesh/warp/bridge/redis"
 	"github.com/warpmesh/warp/mesh"
+	"github.com/warpmesh/warp/syncbus"
+	"github.com/warpmesh/warp/wire"
 )
 
 func init() { subcommands = append(subcommands, newNodeCmd) }
@@ -43,6 +56,9 @@ type nodeFlags struct {
 	expectMembers         int
 	logFormat, logLevel   string
 	dnsServer             string
+	// bridge is the --bridge URL ("": no gateway), bridgeScope what it
+	// relays ("" means global).
+	bridge, bridgeScope string
 }
 
 func newNodeCmd() *cobra.Command {
@@ -59,7 +75,15 @@ func newNodeCmd() *cobra.Command {
 			"names are resolved again on every rejoin.\n\n" +
 			"Signals: SIGHUP reloads --key-file (keys added, primary switched, removed\n" +
 			"keys dropped; a bad file is logged and the old keys stay). SIGTERM or\n" +
-			"SIGINT leave the cluster gracefully and exit 0; a second one exits at once.",
+			"SIGINT leave the cluster gracefully and exit 0; a second one exits at once.\n\n" +
+			"--bridge runs a gateway between the mesh and a broker, on a bridge bus\n" +
+			"named NAME" + bridgeNameSuffix + " with the node's zone, region, keys and label:\n" +
+			"  nats://[USER:PASS@]HOST[:4222][,HOST…]/SUBJECT\n" +
+			"  redis://[[USER]:PASS@]HOST[:6379][/DB][?channel=CHANNEL]   (rediss:// for TLS)\n" +
+			"  kafka://HOST[:9092][,HOST…]/TOPIC\n" +
+			"An empty subject, channel or topic means " + DefaultBridgeName + ". The gateway relays\n" +
+			"ScopeGlobal events both ways (--bridge-scope all: every event), never\n" +
+			"back where they came from. An unreachable broker stops the node at start.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runNode(cmd.Context(), cmd.ErrOrStderr(), f, os.Exit)
@@ -84,6 +108,8 @@ func newNodeCmd() *cobra.Command {
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.dnsServer, "dns-server", "", "resolve seed names with this DNS server (host:port) instead of the system's resolver")
+	fl.StringVar(&f.bridge, "bridge", "", "run a gateway to a broker: nats://HOST[:PORT][,HOST…]/SUBJECT, redis://HOST[:PORT][/DB][?channel=NAME] or kafka://HOST[:PORT][,HOST…]/TOPIC (default subject, channel or topic "+DefaultBridgeName+")")
+	fl.StringVar(&f.bridgeScope, "bridge-scope", "global", "events --bridge relays: global (ScopeGlobal ones) or all (every scope: the mesh and the broker are one region)")
 	return cmd
 }
 
@@ -173,6 +199,10 @@ func runNode(ctx context.Context, logOut io.Writer, f nodeFlags, exit func(int))
 	if err != nil {
 		return err
 	}
+	spec, err := parseBridge(f.bridge, f.bridgeScope)
+	if err != nil {
+		return err
+	}
 	log, err := f.logger(logOut)
 	if err != nil {
 		return err
@@ -208,10 +238,34 @@ func runNode(ctx context.Context, logOut io.Writer, f nodeFlags, exit func(int))
 	if err != nil {
 		return fmt.Errorf("--http: %w", err)
 	}
+	// The broker is dialled before the node joins the mesh, so that an
+	// unreachable one stops the node before the cluster sees it.
+	var link *bridgeLink
+	if spec != nil {
+		if link, err = dialBridge(ctx, spec, f.name); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
 	bus, err := mesh.NewMeshBus(opts)
 	if err != nil {
 		_ = ln.Close()
+		link.close()
 		return err
+	}
+	var nb *nodeBridge
+	if link != nil {
+		nb, err = startBridge(link, bus, bridgeBusConfig{
+			zone: f.zone, region: f.region, keys: keys, label: f.label,
+			ackTimeout: f.ackTimeout, timeScale: f.timeScale, log: log,
+		})
+		if err != nil {
+			_ = ln.Close()
+			_ = bus.Close()
+			link.close()
+			return err
+		}
+		nm.watchBridge(nb.gw, nb.bus)
 	}
 	expect := f.expectMembers
 	if expect == 0 {
@@ -222,13 +276,17 @@ func runNode(ctx context.Context, logOut io.Writer, f nodeFlags, exit func(int))
 	}
 	api := newAPIServer(apiConfig{Bus: bus, Logger: log, ExpectMembers: expect, Metrics: nm.handler()})
 	nm.watchBus(bus, api.watching)
+	handler := api.handler()
+	if nb != nil {
+		handler = nb.withReadyz(api, handler)
+	}
 
 	// Cancelling base ends the watch streams, which Shutdown would
 	// otherwise wait for.
 	base, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
 	srv := &http.Server{
-		Handler:           api.handler(),
+		Handler:           handler,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -238,8 +296,12 @@ func runNode(ctx context.Context, logOut io.Writer, f nodeFlags, exit func(int))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
-	log.Info("node started", "name", bus.Name(), "addr", bus.Addr().String(), "http", ln.Addr().String(),
-		"zone", f.zone, "region", f.region, "seeds", opts.Peers, "keys", keyIDs(keys))
+	started := []any{"name", bus.Name(), "addr", bus.Addr().String(), "http", ln.Addr().String(),
+		"zone", f.zone, "region", f.region, "seeds", opts.Peers, "keys", keyIDs(keys)}
+	if nb != nil {
+		started = append(started, "bridge", spec.display, "bridge_scope", spec.scopeName(), "bridge_name", nb.bus.Name())
+	}
+	log.Info("node started", started...)
 
 	// The first SIGINT/SIGTERM stops the node gracefully; a second one
 	// exits at once, for an operator who does not want to wait.
@@ -276,7 +338,13 @@ loop:
 			log.Error("HTTP API stopped", "err", serveErr)
 			break loop
 		case <-hup:
+			before := keys
 			keys = reloadKeys(log, bus, f.keyFile, keys)
+			if nb != nil && !slices.EqualFunc(before, keys, bytes.Equal) {
+				// The bridge buses have no AddKey/UseKey/RemoveKey yet.
+				log.Warn("SIGHUP: the --bridge bus keeps the keys it started with; restart the node to move it to the new keys",
+					"bridge_keys", keyIDs(nb.keys))
+			}
 		}
 	}
 
@@ -287,11 +355,22 @@ loop:
 	if err := srv.Shutdown(shutCtx); err != nil {
 		_ = srv.Close()
 	}
+	// The gateway stops relaying first: the mesh refuses relays as soon as
+	// its Close begins. The broker bus stays a member of the broker until
+	// the mesh has left.
+	if nb != nil {
+		nb.stopRelaying()
+	}
 	closeErr := bus.Close()
 	if closeErr != nil {
 		log.Warn("leave was not confirmed", "err", closeErr)
 	}
 	log.Info("left", "name", bus.Name())
+	if nb != nil {
+		nb.close()
+		st := nb.gw.Stats()
+		log.Info("bridge closed", "bridge", spec.display, "relayed_out", st.LocalToRemote, "relayed_in", st.RemoteToLocal)
+	}
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return fmt.Errorf("HTTP API: %w", serveErr)
 	}
@@ -346,4 +425,457 @@ func reportMemberlistMetrics(reg prometheus.Registerer) error {
 	cfg.EnableRuntimeMetrics = false // the Go collector reports those
 	_, err = gometrics.NewGlobal(cfg, sink)
 	return err
+}
+
+// --bridge: a gateway between the node's mesh and a broker.
+
+// DefaultBridgeName is the NATS subject, Redis channel or Kafka topic of a
+// --bridge URL that names none.
+const DefaultBridgeName = "warp.events"
+
+// bridgeNameSuffix makes the name of a node's broker bus from the node's
+// name: node names must be unique across the buses a gateway joins.
+const bridgeNameSuffix = "-bridge"
+
+// Default broker ports of a --bridge URL without one.
+const (
+	defaultNATSPort  = "4222"
+	defaultKafkaPort = "9092"
+)
+
+// bridgeDialTimeout bounds the first connection to the broker.
+const bridgeDialTimeout = 5 * time.Second
+
+// bridgeSpec is a parsed --bridge URL and --bridge-scope.
+type bridgeSpec struct {
+	scheme string // "nats", "redis", "rediss" or "kafka"
+	// servers are nats.Connect's server URLs, or the Kafka brokers'
+	// host:port.
+	servers []string
+	// name is the subject, channel or topic.
+	name string
+	// redis is the Redis client's options.
+	redis     *goredis.Options
+	allScopes bool
+	// display is the URL with its password hidden, for logs and errors.
+	display string
+}
+
+func (s *bridgeSpec) scopeName() string {
+	if s.allScopes {
+		return "all"
+	}
+	return "global"
+}
+
+// parseBridge parses --bridge and --bridge-scope; every error is a usage
+// error. It returns nil when raw is empty.
+func parseBridge(raw, scope string) (*bridgeSpec, error) {
+	var all bool
+	switch scope {
+	case "", "global":
+	case "all":
+		all = true
+	default:
+		return nil, usagef("--bridge-scope %q: want global or all", scope)
+	}
+	if raw == "" {
+		return nil, nil
+	}
+	display := redactURL(raw)
+	spec, err := parseBridgeURL(raw)
+	if err != nil {
+		return nil, usagef("--bridge %q: %v", display, err)
+	}
+	spec.allScopes, spec.display = all, display
+	return spec, nil
+}
+
+// parseBridgeURL parses the URL forms of --bridge (see the command's help).
+// Its errors never quote the password.
+func parseBridgeURL(raw string) (*bridgeSpec, error) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return nil, errors.New("want nats://, redis:// or kafka://HOST…")
+	}
+	scheme = strings.ToLower(scheme)
+	switch scheme {
+	case "redis", "rediss":
+		return parseRedisURL(scheme, raw)
+	case "nats", "kafka":
+	default:
+		return nil, fmt.Errorf("unknown scheme %q: want nats, redis or kafka", scheme)
+	}
+	// nats and kafka take several hosts, which net/url does not parse.
+	authority, tail := rest, ""
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority, tail = rest[:i], rest[i:]
+	}
+	path, query, _ := strings.Cut(tail, "?")
+	if query != "" || strings.Contains(tail, "#") {
+		return nil, fmt.Errorf("%s:// takes no query or fragment", scheme)
+	}
+	name, err := url.PathUnescape(strings.TrimPrefix(path, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("bad escape in %q", path)
+	}
+	if name == "" {
+		name = DefaultBridgeName
+	}
+	userinfo := ""
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		userinfo, authority = authority[:at+1], authority[at+1:]
+	}
+	spec := &bridgeSpec{scheme: scheme, name: name}
+	defPort := defaultNATSPort
+	if scheme == "kafka" {
+		if userinfo != "" {
+			return nil, errors.New("kafka:// takes no user or password (build a bus with kafka.WithSaramaConfig for SASL)")
+		}
+		if !validKafkaTopic(name) {
+			return nil, fmt.Errorf("topic %q: want 1 to 249 of a-z A-Z 0-9 . _ -", name)
+		}
+		defPort = defaultKafkaPort
+	} else if !validNATSSubject(name) {
+		return nil, fmt.Errorf("subject %q: not a NATS subject one can publish to (no spaces, * or >, no empty token)", name)
+	}
+	for h := range strings.SplitSeq(authority, ",") {
+		hp, err := hostPort(strings.TrimSpace(h), defPort)
+		if err != nil {
+			return nil, err
+		}
+		if scheme == "nats" {
+			hp = "nats://" + userinfo + hp
+		}
+		spec.servers = append(spec.servers, hp)
+	}
+	return spec, nil
+}
+
+// parseRedisURL parses a Redis URL as go-redis does, with the channel in
+// the query: redis://[[USER]:PASS@]HOST[:PORT][/DB][?channel=NAME&…].
+func parseRedisURL(scheme, raw string) (*bridgeSpec, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error quotes the URL, password included
+		}
+		return nil, fmt.Errorf("not a URL: %v", err)
+	}
+	if u.Hostname() == "" {
+		return nil, errors.New("missing host")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("port %q out of range (1..65535)", p)
+		}
+	}
+	q := u.Query()
+	name := DefaultBridgeName
+	if vs, ok := q["channel"]; ok {
+		if len(vs) != 1 || vs[0] == "" {
+			return nil, errors.New("want one non-empty channel=NAME")
+		}
+		name = vs[0]
+	}
+	q.Del("channel")
+	u.RawQuery = q.Encode()
+	opts, err := goredis.ParseURL(u.String())
+	if err != nil {
+		if strings.Contains(err.Error(), "database number") {
+			return nil, fmt.Errorf("%v (the path is the database number; the channel goes in ?channel=NAME)", err)
+		}
+		return nil, err
+	}
+	return &bridgeSpec{scheme: scheme, servers: []string{opts.Addr}, name: name, redis: opts}, nil
+}
+
+// hostPort checks HOST[:PORT] (an IPv6 address in brackets) and adds
+// defPort when the port is missing.
+func hostPort(h, defPort string) (string, error) {
+	if h == "" {
+		return "", errors.New("missing host")
+	}
+	host, port, err := net.SplitHostPort(h)
+	if err != nil {
+		switch {
+		case strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]"):
+			host = h[1 : len(h)-1]
+		case strings.Contains(h, ":"):
+			return "", fmt.Errorf("host %q: want HOST[:PORT] (an IPv6 address in brackets)", h)
+		default:
+			host = h
+		}
+		port = defPort
+	}
+	if host == "" {
+		return "", errors.New("missing host")
+	}
+	if strings.ContainsAny(host, " \t\r\n/?#@[]") {
+		return "", fmt.Errorf("host %q: not a host name or address", host)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("port %q out of range (1..65535)", port)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// validNATSSubject: what bridge/nats accepts as a subject to publish to.
+func validNATSSubject(s string) bool {
+	return s != "" && !strings.ContainsAny(s, " \t\r\n*>") && !strings.HasPrefix(s, ".") &&
+		!strings.HasSuffix(s, ".") && !strings.Contains(s, "..")
+}
+
+// validKafkaTopic: Kafka's rule for topic names.
+func validKafkaTopic(s string) bool {
+	if s == "" || len(s) > 249 || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// redactURL hides the password (or token) in a URL's user information,
+// also in a URL that does not parse.
+func redactURL(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if ok {
+		scheme += "://"
+	} else {
+		scheme, rest = "", raw
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return raw
+	}
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if hasPass {
+		user += ":xxxxx"
+	} else {
+		user = "xxxxx" // a lone NATS token is a secret too
+	}
+	return scheme + user + rest[at:]
+}
+
+// bridgeLink is the broker connection of --bridge, made before the node
+// joins the mesh so that an unreachable broker stops the node before it
+// joins. A Kafka bus dials its brokers itself, when it is made.
+type bridgeLink struct {
+	spec *bridgeSpec
+	nc   *natsgo.Conn
+	rc   *goredis.Client
+}
+
+// dialBridge connects to the broker of spec. An unreachable broker is an
+// error (not a usage error).
+func dialBridge(ctx context.Context, spec *bridgeSpec, nodeName string) (*bridgeLink, error) {
+	l := &bridgeLink{spec: spec}
+	clientName := "warp node"
+	if nodeName != "" {
+		clientName += " " + nodeName
+	}
+	switch spec.scheme {
+	case "nats":
+		nc, err := natsgo.Connect(strings.Join(spec.servers, ","), natsgo.Name(clientName),
+			natsgo.Timeout(bridgeDialTimeout), natsgo.MaxReconnects(-1))
+		if err != nil {
+			return nil, fmt.Errorf("--bridge %s: cannot reach the NATS server: %w", spec.display, err)
+		}
+		l.nc = nc
+	case "redis", "rediss":
+		// A plain dial first: go-redis's pool logs every failed dial to
+		// the process's stderr through its global logger.
+		var d net.Dialer
+		dctx, cancel := context.WithTimeout(ctx, bridgeDialTimeout)
+		defer cancel()
+		conn, err := d.DialContext(dctx, spec.redis.Network, spec.redis.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("--bridge %s: cannot reach Redis: %w", spec.display, err)
+		}
+		_ = conn.Close()
+		rc := goredis.NewClient(spec.redis)
+		if err := rc.Ping(dctx).Err(); err != nil {
+			_ = rc.Close()
+			return nil, fmt.Errorf("--bridge %s: cannot reach Redis: %w", spec.display, err)
+		}
+		l.rc = rc
+	}
+	return l, nil
+}
+
+// close closes the connection; a nil link is fine.
+func (l *bridgeLink) close() {
+	if l == nil {
+		return
+	}
+	if l.nc != nil {
+		l.nc.Close()
+	}
+	if l.rc != nil {
+		_ = l.rc.Close()
+	}
+}
+
+// brokerBus is what a node needs of its broker bus: a NATSBus, RedisBus or
+// KafkaBus.
+type brokerBus interface {
+	syncbus.Bus
+	syncbus.MetricsReporter
+	Name() string
+	Err() error
+	Health() bridge.Health
+	Close() error
+}
+
+// bridgeBusConfig is what a node's broker bus shares with its mesh node,
+// so that frames are sealed alike and the node is in the same zone.
+type bridgeBusConfig struct {
+	zone, region string
+	keys         [][]byte
+	label        string
+	ackTimeout   time.Duration
+	timeScale    float64
+	log          *slog.Logger
+}
+
+// openBus makes the broker bus named name on the link.
+func (l *bridgeLink) openBus(name string, c bridgeBusConfig) (brokerBus, error) {
+	var b brokerBus
+	switch l.spec.scheme {
+	case "nats":
+		b = natsbus.NewNATSBus(l.nc, l.spec.name, natsbus.WithNodeName(name), natsbus.WithZone(c.zone),
+			natsbus.WithRegion(c.region), natsbus.WithSecretKeys(c.keys...), natsbus.WithLabel(c.label),
+			natsbus.WithAckTimeout(c.ackTimeout), natsbus.WithTimeScale(c.timeScale), natsbus.WithLogger(c.log))
+	case "redis", "rediss":
+		b = redisbus.NewRedisBus(l.rc, l.spec.name, redisbus.WithNodeName(name), redisbus.WithZone(c.zone),
+			redisbus.WithRegion(c.region), redisbus.WithSecretKeys(c.keys...), redisbus.WithLabel(c.label),
+			redisbus.WithAckTimeout(c.ackTimeout), redisbus.WithTimeScale(c.timeScale), redisbus.WithLogger(c.log))
+	case "kafka":
+		sc := sarama.NewConfig()
+		sc.Net.DialTimeout = bridgeDialTimeout
+		kb, err := kafkabus.NewKafkaBusFromBrokers(l.spec.servers, l.spec.name, kafkabus.WithNodeName(name),
+			kafkabus.WithZone(c.zone), kafkabus.WithRegion(c.region), kafkabus.WithSecretKeys(c.keys...),
+			kafkabus.WithLabel(c.label), kafkabus.WithAckTimeout(c.ackTimeout), kafkabus.WithTimeScale(c.timeScale),
+			kafkabus.WithLogger(c.log), kafkabus.WithSaramaConfig(sc))
+		if err != nil {
+			return nil, fmt.Errorf("--bridge %s: %w", l.spec.display, err)
+		}
+		b = kb
+	default:
+		return nil, fmt.Errorf("--bridge: unknown scheme %q", l.spec.scheme)
+	}
+	if err := b.Err(); err != nil {
+		return nil, fmt.Errorf("--bridge %s: %w", l.spec.display, err)
+	}
+	return b, nil
+}
+
+// nodeBridge is a running --bridge: the broker bus and the gateway
+// between it and the node's mesh.
+type nodeBridge struct {
+	link *bridgeLink
+	bus  brokerBus
+	gw   *bridge.Gateway
+	keys [][]byte // the keys the broker bus seals with
+}
+
+// startBridge makes the broker bus, named after the mesh node, and the
+// gateway. On error it closes what it made, but not the link.
+func startBridge(link *bridgeLink, mb *mesh.MeshBus, c bridgeBusConfig) (*nodeBridge, error) {
+	name := mb.Name()
+	if limit := wire.MaxNameLen - len(bridgeNameSuffix); len(name) > limit {
+		name = name[:limit]
+	}
+	name += bridgeNameSuffix
+	c.log = c.log.With("bridge", link.spec.display)
+	bb, err := link.openBus(name, c)
+	if err != nil {
+		return nil, err
+	}
+	opts := []bridge.GatewayOption{bridge.WithGatewayLogger(c.log), bridge.WithGatewayName(mb.Name())}
+	if link.spec.allScopes {
+		opts = append(opts, bridge.WithAllScopes())
+	}
+	gw, err := bridge.NewGateway(mb, bb, opts...)
+	if err != nil {
+		_ = bb.Close()
+		return nil, fmt.Errorf("--bridge %s: %w", link.spec.display, err)
+	}
+	return &nodeBridge{link: link, bus: bb, gw: gw, keys: c.keys}, nil
+}
+
+// stopRelaying closes the gateway.
+func (nb *nodeBridge) stopRelaying() { _ = nb.gw.Close() }
+
+// close closes the gateway (if still open), the broker bus and the link.
+func (nb *nodeBridge) close() {
+	_ = nb.gw.Close()
+	_ = nb.bus.Close()
+	nb.link.close()
+}
+
+// bridgeStatus is the bridge's part of /readyz.
+type bridgeStatus struct {
+	URL   string `json:"url"`
+	Scope string `json:"scope"`
+	// Name is the broker bus's node name.
+	Name      string `json:"name"`
+	Connected bool   `json:"connected"`
+	Error     string `json:"error,omitempty"`
+	// Members counts the alive nodes on the broker, this one included.
+	Members int `json:"members"`
+	// The gateway's counters (bridge.GatewayStats): out is mesh to broker.
+	RelayedOut    uint64 `json:"relayed_out"`
+	RelayedIn     uint64 `json:"relayed_in"`
+	Scoped        uint64 `json:"scoped"`
+	Returning     uint64 `json:"returning"`
+	SourceResyncs uint64 `json:"source_resyncs"`
+	Errors        uint64 `json:"errors"`
+}
+
+func (nb *nodeBridge) status() bridgeStatus {
+	h, st := nb.bus.Health(), nb.gw.Stats()
+	out := bridgeStatus{
+		URL: nb.link.spec.display, Scope: nb.link.spec.scopeName(), Name: nb.bus.Name(),
+		Connected: h.Healthy && h.Connected, Members: h.Alive,
+		RelayedOut: st.LocalToRemote, RelayedIn: st.RemoteToLocal, Scoped: st.Scoped,
+		Returning: st.Returning, SourceResyncs: st.SourceResyncs, Errors: st.Errors,
+	}
+	if h.Err != nil {
+		out.Error = h.Err.Error()
+	}
+	return out
+}
+
+// nodeReadiness is /readyz of a node with --bridge: ready once the mesh is
+// and the broker bus is connected.
+type nodeReadiness struct {
+	readiness
+	Bridge bridgeStatus `json:"bridge"`
+}
+
+// withReadyz serves /readyz with the bridge's state, and next otherwise.
+func (nb *nodeBridge) withReadyz(api *apiServer, next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		rd := nodeReadiness{readiness: api.readiness(), Bridge: nb.status()}
+		rd.Ready = rd.Ready && rd.Bridge.Connected
+		status := http.StatusOK
+		if !rd.Ready {
+			status = http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, rd)
+	})
+	mux.Handle("/", next)
+	return mux
 }

@@ -41,7 +41,9 @@ type Core struct {
 	gapped  map[originKey]*window
 	owed    map[originKey]*window
 	// strangers are senders the view did not list, when last reported.
-	strangers      map[netip.AddrPort]time.Time
+	strangers map[netip.AddrPort]time.Time
+	// digestVia is sendDigests' scratch list of relays.
+	digestVia      []digestRelay
 	forgotten      map[originKey]bool
 	forgottenOrder []originKey
 	room           int // free room of the subscriptions, as last told

@@ -32,8 +32,9 @@
 // After each call it acts on Ready, in order — it hands Deliveries to the
 // local subscriptions, resyncs every subscription for each origin in
 // Resyncs, sends Messages (encoding each, sealing it once and sending the
-// same datagram to every address of its To), and reports Outcomes — and
-// then calls Advance. Delivering before sending is what makes an
+// same datagram to every address of its To), reports Outcomes and asks the
+// membership to exchange state with each of Strangers (senders the view
+// does not list: news of nodes gossip missed) — and then calls Advance. Delivering before sending is what makes an
 // acknowledgement mean "applied". Messages must be sent in order: a digest
 // must not overtake the events it announces. Nothing in Ready may be kept
 // after Advance.

@@ -39,6 +39,9 @@ type receiverFlow struct {
 	boot     uint64
 	limit    uint64 // the highest number it may be sent
 	released bool   // it no longer holds the publisher back
+	// credited is set once it granted credit: it has a window of this
+	// incarnation.
+	credited bool
 }
 
 func (f *flowState) init() { f.recv = make(map[string]*receiverFlow) }
@@ -157,6 +160,7 @@ func (c *Core) onCredit(now time.Time, cr *wire.Credit) {
 	}
 	// A receiver never grants more than a window beyond what it received,
 	// which is at most what was sent.
+	r.credited = true
 	limit := min(cr.Limit, c.seq+uint64(c.cfg.Window))
 	if limit > r.limit {
 		r.limit = limit

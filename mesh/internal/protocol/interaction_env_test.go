@@ -771,7 +771,14 @@ func (e *env) describe(m *envMsg) string {
 	case wire.FrameDigest:
 		var f wire.Digest
 		_ = wire.DecodeDigest(m.body, &f)
-		return fmt.Sprintf("%s %s: seq=%d start=%d", head, e.label(f.Origin, f.Boot), f.Seq, f.Start)
+		s := fmt.Sprintf("%s %s: seq=%d start=%d", head, e.label(f.Origin, f.Boot), f.Seq, f.Start)
+		if f.Blocked {
+			s += " blocked"
+		}
+		if f.Relay {
+			s += " relay"
+		}
+		return s
 	case wire.FrameCredit:
 		var f wire.Credit
 		_ = wire.DecodeCredit(m.body, &f)

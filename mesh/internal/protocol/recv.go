@@ -218,9 +218,14 @@ func (c *Core) onDigest(now time.Time, from netip.AddrPort, d *wire.Digest) {
 	if d.Origin == c.self.Name {
 		return
 	}
+	if d.Relay {
+		c.passDigestOn(d)
+	}
 	k := originKey{d.Origin, d.Boot}
 	w := c.window(k)
-	w.addr = from
+	if p, known := c.view.byAddr[from]; !known || p.Name == d.Origin {
+		w.addr = from // from the origin itself, not passed on by a relay
+	}
 	w.digest(d.Seq, d.Start, now)
 	if w.trim(now) {
 		c.resync(w, d.Origin)
@@ -229,6 +234,27 @@ func (c *Core) onDigest(now time.Time, from netip.AddrPort, d *wire.Digest) {
 	if d.Blocked {
 		c.creditFor(now, k, w, true)
 	}
+}
+
+// passDigestOn sends a digest this node relays to the other alive nodes
+// of its zone.
+func (c *Core) passDigestOn(d *wire.Digest) {
+	v := c.view
+	c.names = v.topo.AppendZonePeers(c.names[:0], c.self.Zone, c.self.Name, d.Origin)
+	start := len(c.addrArena)
+	for _, n := range c.names {
+		if a, ok := v.addrOf(n); ok {
+			c.addrArena = append(c.addrArena, a)
+		}
+	}
+	end := len(c.addrArena)
+	if end == start {
+		return
+	}
+	m := c.send(wire.FrameDigest, TrafficRepair)
+	m.To = c.addrArena[start:end:end]
+	m.Digest = *d
+	m.Digest.Relay = false
 }
 
 // maxForgotten bounds the incarnations remembered after their windows

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/warpmesh/warp/wire"
@@ -172,12 +173,72 @@ func (c *Core) tickDigests(now time.Time) {
 		return
 	}
 	c.digestRound++
-	for _, p := range c.view.alive {
-		c.sendDigest(p, c.seq, false)
-	}
+	c.sendDigests()
 	if c.digestRound < len(c.t.Digests) {
 		c.wake(c.lastSend.Add(c.t.Digests[c.digestRound]))
 	}
+}
+
+// sendDigests announces this node's highest number to every alive node.
+// In relay mode a remote zone gets one digest, through its relay, when
+// every node there already has a window of this incarnation (its credit
+// says so): for them the digest's start only confirms what they know, so
+// one value fits all. A zone with a newcomer gets its digests directly,
+// each with the newcomer's own start.
+func (c *Core) sendDigests() {
+	via := c.digestRelays()
+	for _, p := range c.view.alive {
+		if i := slices.IndexFunc(via, func(r digestRelay) bool { return r.zone == p.Zone }); i < 0 || !via[i].ok {
+			c.sendDigest(p, c.seq, false)
+		}
+	}
+	for _, r := range via {
+		if r.ok {
+			m := c.send(wire.FrameDigest, TrafficRepair, r.relay.Addr)
+			m.Digest = wire.Digest{Origin: c.self.Name, Boot: c.self.Boot, Seq: c.seq, Start: r.start, Relay: true}
+		}
+	}
+}
+
+// digestRelay is a remote zone's relay for digests, and the start the
+// digest carries; ok is cleared when a node of the zone needs its own.
+type digestRelay struct {
+	zone  string
+	relay *peer
+	start uint64
+	ok    bool
+}
+
+// digestRelays returns, in relay mode, each remote zone's relay for
+// this round's digests, in the plan's order.
+func (c *Core) digestRelays() []digestRelay {
+	v := c.view
+	if v.mode != zones.ModeRelay {
+		return nil
+	}
+	var targets [64]zones.Target
+	via := c.digestVia[:0]
+	// Each round through other relays than the last batch's: a node its
+	// relay missed (the relay's view lacked it) then hears the digest
+	// from another, and repairs.
+	for _, t := range v.topo.AppendPlan(targets[:0], v.mode, c.spread+uint64(c.digestRound), nil) {
+		if r, ok := v.nodes[t.Node]; ok && t.Relay && r.Addr.IsValid() {
+			via = append(via, digestRelay{zone: t.Zone, relay: r, ok: true})
+		}
+	}
+	c.digestVia = via
+	for _, p := range v.alive {
+		i := slices.IndexFunc(via, func(r digestRelay) bool { return r.zone == p.Zone })
+		if i < 0 {
+			continue
+		}
+		if f := c.flow.recv[p.Name]; f == nil || f.boot != p.Boot || !f.credited {
+			via[i].ok = false
+			continue
+		}
+		via[i].start = max(via[i].start, min(p.joinSeq, c.seq))
+	}
+	return via
 }
 
 // rto returns the retransmission timeout towards a node.
