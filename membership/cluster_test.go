@@ -320,8 +320,13 @@ func TestEventsOverflowIsCounted(t *testing.T) {
 }
 
 func TestSnapshotVersionsAndCloseCompletes(t *testing.T) {
-	nodes := startCluster(t, "v", 2, nil)
-	first := nodes[0].Snapshot()
+	// The first snapshot is taken before the second node exists, so the
+	// join is sure to come after it.
+	seed := startNode(t, testConfig("v0"))
+	first := seed.Snapshot()
+	c := testConfig("v1")
+	c.Seeds = []string{seed.Local().Addr.String()}
+	nodes := []*Membership{seed, startNode(t, c)}
 	waitConverged(t, nodes, 15*time.Second)
 	later := nodes[0].Snapshot()
 	if later.Version <= first.Version {
