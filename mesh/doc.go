@@ -71,7 +71,9 @@
 // lost last event is revealed by digests: 15ms, 150ms and 1s after a node
 // stops sending it announces its highest number to every node (in relay
 // mode through each remote zone's relay, once every node there has a
-// window of its incarnation), and it announces it to every node that
+// window of its incarnation; for 30s after a node joins its view, the
+// last round goes to every node directly, since a relay whose view lacks
+// the newcomer passes it neither events nor digests), and it announces it to every node that
 // joins — owing it, by the start its membership metadata gives, what it
 // published since that node started, even while gossip had not told it of
 // the node yet. A node that hears from an address its membership does not

@@ -122,6 +122,13 @@ type Timings struct {
 	// node counts the events it owes the newcomer: room for the
 	// disagreement of the two hosts' clocks.
 	JoinSkew time.Duration
+	// ViewSettle is how long after a node enters this node's view other
+	// nodes may still not know it (gossip spreads a join in seconds;
+	// memberlist's push/pull, every 30 s on LAN, repairs what it missed).
+	// Meanwhile a relay's view may lack the newcomer, so the last digest
+	// round after a burst goes to every node directly instead of through
+	// the relays: an event a relay could not pass on then shows as a gap.
+	ViewSettle time.Duration
 }
 
 // DefaultTimings returns the protocol's intervals at scale 1.
@@ -142,6 +149,7 @@ func DefaultTimings() Timings {
 		StallTimeout:      time.Second,
 		Activity:          time.Second,
 		JoinSkew:          100 * time.Millisecond,
+		ViewSettle:        30 * time.Second,
 	}
 }
 
@@ -192,6 +200,7 @@ func (t Timings) Scaled(s float64) Timings {
 		StallTimeout:      pick(t.StallTimeout, d.StallTimeout),
 		Activity:          pick(t.Activity, d.Activity),
 		JoinSkew:          pick(t.JoinSkew, d.JoinSkew),
+		ViewSettle:        pick(t.ViewSettle, d.ViewSettle),
 	}
 	if out.MaxNaks == 0 {
 		out.MaxNaks = d.MaxNaks

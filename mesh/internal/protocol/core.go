@@ -27,8 +27,9 @@ type Core struct {
 	pendHead    int
 	spread      uint64 // rotates the relays of successive batches
 	lastSend    time.Time
-	digestSeq   uint64 // the seq the digest rounds announce
-	digestRound int    // digest rounds sent for digestSeq
+	digestSeq   uint64    // the seq the digest rounds announce
+	digestRound int       // digest rounds sent for digestSeq
+	lastArrival time.Time // when a node last entered the view (ViewSettle)
 	flow        flowState
 	awaits      map[uint64]*await // by the caller's ID
 	awaitBySeq  map[uint64]*await
@@ -342,6 +343,12 @@ func (c *Core) SetMembers(now time.Time, members []Member) error {
 		}
 	}
 	c.view = v
+	for _, p := range v.alive {
+		if p.arrived {
+			c.lastArrival = now
+			break
+		}
+	}
 	c.forgetStrangers()
 	c.awaitsSetTopology(now)
 	c.dropGoneWindows(now, prev)

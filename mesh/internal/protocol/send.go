@@ -173,7 +173,7 @@ func (c *Core) tickDigests(now time.Time) {
 		return
 	}
 	c.digestRound++
-	c.sendDigests()
+	c.sendDigests(now)
 	if c.digestRound < len(c.t.Digests) {
 		c.wake(c.lastSend.Add(c.t.Digests[c.digestRound]))
 	}
@@ -184,9 +184,15 @@ func (c *Core) tickDigests(now time.Time) {
 // every node there already has a window of this incarnation (its credit
 // says so): for them the digest's start only confirms what they know, so
 // one value fits all. A zone with a newcomer gets its digests directly,
-// each with the newcomer's own start.
-func (c *Core) sendDigests() {
-	via := c.digestRelays()
+// each with the newcomer's own start. While the view has not settled
+// (a node arrived less than Timings.ViewSettle ago) the last round goes
+// directly to every node: a relay that did not know a node yet passed it
+// neither the events nor the earlier digests.
+func (c *Core) sendDigests(now time.Time) {
+	var via []digestRelay
+	if c.digestRound < len(c.t.Digests) || now.Sub(c.lastArrival) >= c.t.ViewSettle {
+		via = c.digestRelays()
+	}
 	for _, p := range c.view.alive {
 		if i := slices.IndexFunc(via, func(r digestRelay) bool { return r.zone == p.Zone }); i < 0 || !via[i].ok {
 			c.sendDigest(p, c.seq, false)
