@@ -65,8 +65,10 @@
 // incarnation, the lowest number not yet received and the numbers received
 // beyond it; events are delivered as soon as they arrive, in any order. A
 // gap that stays open 5ms is reported to the origin in a repair request
-// (NAK), repeated with backoff from the origin's round trip up to 8
-// times; the origin resends from a ring of its last MeshOptions.RepairBuffer
+// (NAK), repeated only once its answer is overdue (after the origin's
+// retransmission timeout once the round trip to it is measured, 200ms
+// before; never while the answer is still coming in), with backoff, up
+// to 8 times; the origin resends from a ring of its last MeshOptions.RepairBuffer
 // events and answers "unavailable" for what the ring no longer holds. A
 // lost last event is revealed by digests: 15ms, 150ms and 1s after a node
 // stops sending it announces its highest number to every node (in relay

@@ -59,6 +59,9 @@ func (c *Core) repairGaps(now time.Time) {
 			continue
 		}
 		c.ranges = w.missing(c.ranges[:0], wire.MaxRanges, uint64(min(maxRepairSeqs, share)))
+		if len(c.ranges) > 0 {
+			w.nakTo = c.ranges[len(c.ranges)-1].To
+		}
 		m := c.send(wire.FrameRepairRequest, TrafficRepair, addr)
 		m.Repairs = wire.RepairRequest{Origin: k.name, Boot: k.boot, Ranges: c.rangeCopy(c.ranges)}
 		c.stats.RepairRequests++
@@ -67,9 +70,22 @@ func (c *Core) repairGaps(now time.Time) {
 		} else {
 			w.nakSentAt = time.Time{} // Karn: a repeated request gives no sample
 		}
-		backoff := min(c.rto(k.name)<<min(w.naksSent, 16), c.t.NakBackoffMax)
+		backoff := min(c.nakTimeout(k.name)<<min(w.naksSent, 16), c.t.NakBackoffMax)
 		w.nextNak = now.Add(backoff)
 		w.naksSent++
 		c.wake(w.nextNak)
 	}
+}
+
+// nakTimeout is how long a repair request waits for its answer before it
+// is repeated: the origin's retransmission timeout once the round trip to
+// it is measured, and NakBackoffMax until then. A repair request is not
+// on anyone's critical path the way an awaited event is: repeating it
+// early, on a round trip longer than RetransmitInitial, would have every
+// missing event sent twice.
+func (c *Core) nakTimeout(origin string) time.Duration {
+	if r := c.rtts[origin]; r == nil || r.samples == 0 {
+		return c.t.NakBackoffMax
+	}
+	return c.rto(origin)
 }

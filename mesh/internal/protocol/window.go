@@ -48,6 +48,7 @@ type window struct {
 	naksSent  int
 	nextNak   time.Time
 	nakSentAt time.Time // when the first repair request left, for a round-trip sample
+	nakTo     uint64    // the highest seq the last repair request asked for
 
 	// addr is where the origin's digests came from: its address, even
 	// while the membership does not list it yet.
@@ -150,11 +151,20 @@ func (w *window) advance() {
 }
 
 // gapMoved restarts the repair clock when the lowest missing seq changed.
+// While the answer to a repair request is still coming in (the gap moved
+// but stays within what was asked, and the request's timeout has not
+// expired), the clock keeps running: asking again for the rest of an
+// answer on its way would have it all sent twice. The progress does not
+// count against MaxNaks.
 func (w *window) gapMoved(now time.Time) {
-	if w.hasGap() {
-		w.gapOpened = now
-	} else {
-		w.gapOpened = time.Time{}
+	if !w.hasGap() {
+		w.gapOpened, w.naksSent, w.nextNak = time.Time{}, 0, time.Time{}
+		return
+	}
+	w.gapOpened = now
+	if w.naksSent > 0 && w.next <= w.nakTo && now.Before(w.nextNak) {
+		w.naksSent = 1
+		return
 	}
 	w.naksSent, w.nextNak = 0, time.Time{}
 }
