@@ -518,6 +518,31 @@ func (c *Core) closeTimeout() time.Duration {
 // Done returns a channel closed when Close starts.
 func (c *Core) Done() <-chan struct{} { return c.done }
 
+// AddKey installs another secret key: frames sealed with it are accepted
+// from now on. Keys rotate with no downtime as on the mesh: AddKey the new
+// key on every bus, then UseKey it on every bus, then RemoveKey the old
+// one. The same key file can serve a mesh node and its bridge.
+func (c *Core) AddKey(key []byte) error { return c.keyChange(c.keyring.AddKey, key) }
+
+// UseKey makes an installed key the one this bus seals with.
+func (c *Core) UseKey(key []byte) error { return c.keyChange(c.keyring.UseKey, key) }
+
+// RemoveKey uninstalls a key that is not the primary one.
+func (c *Core) RemoveKey(key []byte) error { return c.keyChange(c.keyring.RemoveKey, key) }
+
+func (c *Core) keyChange(change func([]byte) error, key []byte) error {
+	if c.err != nil {
+		return c.err
+	}
+	if c.closed.Load() {
+		return syncbus.ErrClosed
+	}
+	if err := change(key); err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	return nil
+}
+
 // Receive handles one message the broker delivered: a frame of this bus,
 // or anything else, which is dropped and counted. reply is where the
 // transport would send acknowledgements of its events (see

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -242,5 +243,97 @@ func TestBatching(t *testing.T) {
 		for _, b := range buses {
 			_ = b.Close()
 		}
+	}
+}
+
+// TestKeyRotationWhileRunning: keys rotate on live buses as on the mesh —
+// add the new key everywhere, make it primary everywhere, remove the old
+// one — while events flow, with none lost and no resync; afterwards a
+// frame sealed with the old key is refused.
+func TestKeyRotationWhileRunning(t *testing.T) {
+	leakCheck(t)
+	srv := startServer(t)
+	oldKey, newKey := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{3}, 32)
+	buses := srv.cluster(t, []bustest.Node{{Name: "a", Zone: "z"}, {Name: "b", Zone: "z"}}, natsbus.WithSecretKeys(oldKey))
+	ctx := context.Background()
+	sub, err := buses[1].SubscribePrefix(ctx, "rot:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := 0
+	publish := func(n int) {
+		for range n {
+			if err := buses[0].Publish(ctx, fmt.Sprintf("rot:%d", published)); err != nil {
+				t.Fatal(err)
+			}
+			published++
+		}
+	}
+	steps := []struct {
+		name   string
+		change func(b *ownedBus) error
+	}{
+		{"AddKey", func(b *ownedBus) error { return b.AddKey(newKey) }},
+		{"UseKey", func(b *ownedBus) error { return b.UseKey(newKey) }},
+		{"RemoveKey", func(b *ownedBus) error { return b.RemoveKey(oldKey) }},
+	}
+	seen := map[string]bool{}
+	// drain reads b's subscription until it has every event published so
+	// far. A rotation step is taken once the previous one has reached
+	// every bus and the frames sealed before it have arrived, as an
+	// operator rotating keys waits between the steps.
+	drain := func() {
+		for len(seen) < published {
+			ev := next(t, sub, fmt.Sprintf("event %d of %d", len(seen)+1, published))
+			if ev.Op == syncbus.OpResync {
+				t.Fatalf("a resync during the rotation: %+v; drops a %v, b %v", ev, buses[0].Metrics().DropsByReason, buses[1].Metrics().DropsByReason)
+			}
+			seen[ev.Key] = true
+		}
+	}
+	publish(100)
+	for _, step := range steps {
+		// One bus changes before the other: the cluster is mixed meanwhile.
+		for _, b := range buses {
+			drain()
+			if err := step.change(b); err != nil {
+				t.Fatalf("%s on %s: %v", step.name, b.Name(), err)
+			}
+			publish(100)
+		}
+	}
+	drain()
+	for _, b := range buses {
+		if d := b.Metrics().DropsByReason; len(d) != 0 {
+			t.Errorf("%s dropped frames during the rotation: %v", b.Name(), d)
+		}
+	}
+	if err := buses[0].RemoveKey(newKey); err == nil {
+		t.Error("the primary key could be removed")
+	}
+	// The old key is gone: a frame sealed with it is refused.
+	before := buses[1].Metrics().DropsByReason["auth"]
+	oldRing, _ := wire.NewKeyring(oldKey)
+	body, err := wire.AppendEvents(nil, &wire.Events{Origin: "a", Boot: 1, Events: []wire.Event{{Seq: 1, ID: syncbus.NewIDGenerator().Next(), Key: "rot:stale"}}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame, err := wire.NewSealer(oldRing, "").Seal(nil, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := srv.connect(t, "raw")
+	defer raw.Close()
+	if err := raw.Publish(buses[0].Subject(), frame); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the old key's frame to be refused", func() bool {
+		return buses[1].Metrics().DropsByReason["auth"] > before
+	})
+	if err := buses[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := buses[0].AddKey(oldKey); !errors.Is(err, syncbus.ErrClosed) {
+		t.Errorf("AddKey after Close: %v, want ErrClosed", err)
 	}
 }

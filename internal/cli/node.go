@@ -338,12 +338,15 @@ loop:
 			log.Error("HTTP API stopped", "err", serveErr)
 			break loop
 		case <-hup:
-			before := keys
 			keys = reloadKeys(log, bus, f.keyFile, keys)
-			if nb != nil && !slices.EqualFunc(before, keys, bytes.Equal) {
-				// The bridge buses have no AddKey/UseKey/RemoveKey yet.
-				log.Warn("SIGHUP: the --bridge bus keeps the keys it started with; restart the node to move it to the new keys",
-					"bridge_keys", keyIDs(nb.keys))
+			if nb != nil && !slices.EqualFunc(nb.keys, keys, bytes.Equal) {
+				// The broker bus seals with the node's keys: it follows.
+				var err error
+				if nb.keys, err = rotateKeys(nb.bus, nb.keys, keys); err != nil {
+					log.Error("the --bridge bus's key rotation stopped half-way", "err", err, "bridge_keys", keyIDs(nb.keys))
+				} else {
+					log.Info("the --bridge bus's keys reloaded", "primary", keyID(nb.keys[0]), "bridge_keys", keyIDs(nb.keys))
+				}
 			}
 		}
 	}
@@ -731,6 +734,7 @@ func (l *bridgeLink) close() {
 type brokerBus interface {
 	syncbus.Bus
 	syncbus.MetricsReporter
+	keyring
 	Name() string
 	Err() error
 	Health() bridge.Health

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -532,4 +533,61 @@ func TestBridgeScopeFlag(t *testing.T) {
 			t.Errorf("--bridge-scope %q: %v, all scopes %v", scope, err, spec != nil && spec.allScopes)
 		}
 	}
+}
+
+// TestBridgeFollowsKeyReload: SIGHUP moves the --bridge bus to the
+// reloaded keys with the mesh node: after a rotation to a new key, a
+// service holding only the new key gets the mesh's events through the
+// gateway, and one holding only the old key can open none of them.
+func TestBridgeFollowsKeyReload(t *testing.T) {
+	b := startNATSBroker(t)
+	oldKey, newKey := key(42, 32), key(43, 32)
+	keyFile := filepath.Join(t.TempDir(), "warp.key")
+	writeKeys := func(keys ...[]byte) {
+		var s strings.Builder
+		for _, k := range keys {
+			s.WriteString(b64(k) + "\n")
+		}
+		if err := os.WriteFile(keyFile, []byte(s.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeKeys(oldKey)
+	const label = "bridge-rotation"
+	gw := startNodeInProcess(t, nodeFlags{name: "gw", zone: "a", keyFile: keyFile, label: label, bridge: b.url})
+	reload := func(want int) {
+		t.Helper()
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		warptest.Eventually(t, bridgeWait, func() bool {
+			return strings.Count(gw.logs.String(), "the --bridge bus's keys reloaded") >= want
+		}, "the bridge bus did not follow the key file: %s", gw.logs.String)
+	}
+	// The three steps of a rotation, one SIGHUP each.
+	writeKeys(oldKey, newKey)
+	reload(1)
+	writeKeys(newKey, oldKey)
+	reload(2)
+	writeKeys(newKey)
+	reload(3)
+
+	fresh := b.client(t, "fresh", "z", [][]byte{newKey}, label)
+	stale := b.client(t, "stale", "z", [][]byte{oldKey}, label)
+	got, err := fresh.(syncbus.AllSubscriber).SubscribeAll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromMesh := warptest.Collect(got)
+	warptest.Eventually(t, bridgeWait, func() bool {
+		code, rd := getReadyz(t, gw.http)
+		// gw's broker bus sees fresh, not stale: its presence is sealed with
+		// the removed key.
+		return code == http.StatusOK && rd.Bridge.Connected && rd.Bridge.Members == 2
+	}, "gw never became ready with its bridge: %v", func() string { _, rd := getReadyz(t, gw.http); return fmt.Sprint(rd) })
+	publishHTTP(t, gw.http, `{"key":"rotated","scope":"global"}`)
+	fromMesh.WaitKey(t, "rotated", bridgeWait)
+	warptest.Eventually(t, bridgeWait, func() bool {
+		return stale.(syncbus.MetricsReporter).Metrics().DropsByReason["auth"] > 0
+	}, "a bus with the removed key opened gw's frames: %v", func() string { return fmt.Sprint(stale.(syncbus.MetricsReporter).Metrics().DropsByReason) })
 }
