@@ -181,9 +181,15 @@ func TestRelayCrashAwaited(t *testing.T) {
 // incarnation, every subscription receives every event published while it
 // runs, or a resync.
 func TestRollingRestart(t *testing.T) {
+	// Under the race detector (every simulated second lasts four times
+	// longer) one node per zone rolls, in a shorter run.
+	perZone, duration := 2, 15*time.Second
+	if underRace {
+		perZone, duration = 1, 8*time.Second
+	}
 	rep := run(t, sim.Scenario{
 		Name: "rolling-restart", Seed: testSeed(t, 51),
-		Zones:   threeZones(2),
+		Zones:   threeZones(perZone),
 		Intra:   sim.Link{Latency: 200 * time.Microsecond},
 		Inter:   sim.Link{Latency: 2 * time.Millisecond},
 		Profile: "local",
@@ -191,7 +197,7 @@ func TestRollingRestart(t *testing.T) {
 		Faults:  []sim.Fault{{Kind: sim.FaultRollingRestart, At: 500 * time.Millisecond}},
 		// Each restart is a graceful leave and a rejoin of about a
 		// second; the rolling restart ends before publishing does.
-		Duration: 15 * time.Second,
+		Duration: duration,
 	})
 	if len(rep.Faults) != 1 || rep.Faults[0].ToMs >= rep.DurationMs {
 		t.Errorf("the rolling restart did not finish while publishing: %+v", rep.Faults)
