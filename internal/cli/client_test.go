@@ -90,6 +90,8 @@ func TestClientUsageErrorsExitTwo(t *testing.T) {
 		{"node", "--http", "nowhere"},
 		{"node", "--expect-members", "-1"},
 		{"node", "--ack-timeout", "0s"},
+		{"node", "--heartbeat", "-1s"},
+		{"node", "--interface", "eth0"},
 		{"node", "--no-such-flag"},
 	} {
 		code, out, errOut := runCLI(t, nil, args...)

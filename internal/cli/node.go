@@ -48,6 +48,8 @@ type nodeFlags struct {
 	port                  int
 	zone, region, label   string
 	seeds                 []string
+	group, iface          string
+	heartbeat             time.Duration
 	keyFile               string
 	profile, fanout       string
 	timeScale             float64
@@ -97,6 +99,9 @@ func newNodeCmd() *cobra.Command {
 	fl.StringVar(&f.zone, "zone", "", "availability zone of this node")
 	fl.StringVar(&f.region, "region", "", "region of this node")
 	fl.StringSliceVar(&f.seeds, "seeds", nil, "comma-separated nodes to join: host:port, dns+HOST:PORT or dnssrv+_service._proto.name")
+	fl.StringVar(&f.group, "group", "", "find nodes by UDP multicast on this group, ip or ip:port (for example 239.0.0.1; port 7945 by default), with --seeds or without; one network segment (TTL 1)")
+	fl.StringVar(&f.iface, "interface", "", "network interface for --group (default: the advertise address's, else the first multicast-capable one)")
+	fl.DurationVar(&f.heartbeat, "heartbeat", 0, "failure detector period (default: the profile's, 1s on lan); any value from 50ms up")
 	fl.StringVar(&f.keyFile, "key-file", "", "file of base64 secret keys, one per line, the first one primary (see warp keygen); SIGHUP reloads it")
 	fl.StringVar(&f.label, "label", "", "cluster label: frames and gossip of another label are dropped")
 	fl.StringVar(&f.profile, "profile", "lan", "failure-detection timing: lan, local or wan")
@@ -104,7 +109,7 @@ func newNodeCmd() *cobra.Command {
 	fl.Float64Var(&f.timeScale, "time-scale", 1, "stretch every interval and timeout of the node by this factor (slow links, simulations)")
 	fl.DurationVar(&f.ackTimeout, "ack-timeout", mesh.DefaultAckTimeout, "default bound of awaiting publishes that give no timeout")
 	fl.StringVar(&f.httpAddr, "http", DefaultHTTPAddr, "address of the HTTP API (port 0: the system chooses)")
-	fl.IntVar(&f.expectMembers, "expect-members", 0, "alive members (this node included) needed before /readyz answers 200 (default: 2 with --seeds, else 1)")
+	fl.IntVar(&f.expectMembers, "expect-members", 0, "alive members (this node included) needed before /readyz answers 200 (default: 2 with --seeds or --group, else 1)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.dnsServer, "dns-server", "", "resolve seed names with this DNS server (host:port) instead of the system's resolver")
@@ -135,6 +140,12 @@ func (f nodeFlags) check() (mesh.MeshOptions, error) {
 	if f.ackTimeout <= 0 {
 		return o, usagef("--ack-timeout %v: want a positive duration", f.ackTimeout)
 	}
+	if f.heartbeat < 0 {
+		return o, usagef("--heartbeat %v is negative", f.heartbeat)
+	}
+	if f.iface != "" && f.group == "" {
+		return o, usagef("--interface %q needs --group", f.iface)
+	}
 	if f.expectMembers < 0 {
 		return o, usagef("--expect-members %d is negative", f.expectMembers)
 	}
@@ -162,6 +173,9 @@ func (f nodeFlags) check() (mesh.MeshOptions, error) {
 		Port:          port,
 		AdvertiseAddr: f.advertise,
 		Peers:         seeds,
+		Group:         f.group,
+		Interface:     f.iface,
+		Heartbeat:     f.heartbeat,
 		Zone:          f.zone,
 		Region:        f.region,
 		Label:         f.label,
@@ -270,7 +284,7 @@ func runNode(ctx context.Context, logOut io.Writer, f nodeFlags, exit func(int))
 	expect := f.expectMembers
 	if expect == 0 {
 		expect = 1
-		if len(opts.Peers) > 0 {
+		if len(opts.Peers) > 0 || opts.Group != "" {
 			expect = 2
 		}
 	}

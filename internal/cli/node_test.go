@@ -137,3 +137,24 @@ func TestNodeFailsCleanly(t *testing.T) {
 		t.Errorf("HTTP port in use: exit %d %q", code, errOut)
 	}
 }
+
+// TestNodeDiscoveryFlags: --group, --interface and --heartbeat reach the
+// mesh's options.
+func TestNodeDiscoveryFlags(t *testing.T) {
+	cmd := newNodeCmd()
+	if err := cmd.ParseFlags([]string{"--group", "239.0.0.1", "--interface", "eth0", "--heartbeat", "100ms"}); err != nil {
+		t.Fatal(err)
+	}
+	var f nodeFlags
+	f.group, _ = cmd.Flags().GetString("group")
+	f.iface, _ = cmd.Flags().GetString("interface")
+	f.heartbeat, _ = cmd.Flags().GetDuration("heartbeat")
+	f.port, f.httpAddr, f.profile, f.fanout, f.timeScale, f.ackTimeout = 0, "127.0.0.1:0", "lan", "auto", 1, time.Second
+	o, err := f.check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Group != "239.0.0.1" || o.Interface != "eth0" || o.Heartbeat != 100*time.Millisecond {
+		t.Errorf("options %q %q %v", o.Group, o.Interface, o.Heartbeat)
+	}
+}
