@@ -77,6 +77,10 @@ type MeshBus struct {
 	refusalLog *rate.Limiter // one log line a second for dropped datagrams
 	c          counters
 
+	// localReleased is set while this node's own full subscriptions no
+	// longer hold publishes back (see waitLocalRoom).
+	localReleased atomic.Bool
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close: the loop finishes its work

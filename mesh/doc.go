@@ -109,7 +109,10 @@
 // waited for again once its credit shows it caught up. Repairs are asked
 // for no faster than the subscriptions take them, so a node catching up
 // after a partition or a pause gets its events, not a flush per burst.
-// Awaited publishes are never held.
+// The publisher's own prefix subscriptions are receivers too: Publish
+// waits while they are full, for StallTimeout at most, after which they
+// are let go the same way until they have room again. Awaited publishes
+// are never held.
 //
 // # Batching
 //

@@ -134,3 +134,71 @@ func describeDrained(buses []*mesh.MeshBus, rs []*drained) string {
 	m := buses[0].Metrics()
 	return s + fmt.Sprintf("\n  publisher: stalls %d (%v), released %d, retransmits %d, health %+v", m.FlowStalls, m.FlowStallTime, m.FlowReleased, m.Retransmits, buses[0].Health())
 }
+
+// TestOwnSubscriptionsPaceThePublisher: the publisher's own prefix
+// subscription is a receiver like the others: a burst published faster
+// than its reader reads is held back until it has room, so the reader
+// gets every event and no resync (it had one resync per refill). A reader
+// that stops reading holds publishes back StallTimeout at most, then gets
+// one resync for what it could not hold.
+func TestOwnSubscriptionsPaceThePublisher(t *testing.T) {
+	const burst = 5000
+	buses := startCluster(t, secTwoNodes, func(_ int, o *mesh.MeshOptions) {
+		o.PrefixBuffer = 64
+		o.StallTimeout = 200 * time.Millisecond
+	})
+	a := buses[0]
+	ctx := ctxTimeout(t, time.Minute)
+	sub, err := a.SubscribePrefix(ctx, "own:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := warptest.Collect(sub)
+	for i := range burst {
+		if err := a.Publish(ctx, fmt.Sprintf("own:%d", i)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	warptest.Eventually(t, 30*time.Second, func() bool { return got.Distinct() == burst },
+		"the publisher's own subscription to get the burst: %d of %d", got.Distinct(), burst)
+	if got.Resyncs() != 0 || a.Metrics().Dropped != 0 {
+		t.Errorf("%d resyncs, %d dropped: want none", got.Resyncs(), a.Metrics().Dropped)
+	}
+
+	// A reader that went away: the publisher waits for it once, then goes
+	// on without it.
+	stuck, err := a.SubscribePrefix(ctx, "own:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := a.Metrics().FlowReleased
+	for i := range 200 {
+		if err := a.Publish(ctx, fmt.Sprintf("own:stuck:%d", i)); err != nil {
+			t.Fatalf("publish %d with a stuck reader: %v", i, err)
+		}
+	}
+	if r := a.Metrics().FlowReleased - released; r != 1 {
+		t.Errorf("the stuck reader was let go %d times, want once", r)
+	}
+	// It comes back: what it holds, then one resync for the rest.
+	resyncs, read := 0, 0
+	for resyncs == 0 {
+		select {
+		case ev := <-stuck:
+			read++
+			if ev.Op == syncbus.OpResync {
+				resyncs++
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the stuck reader read %d events and no resync", read)
+		}
+	}
+	for len(stuck) > 0 {
+		if ev := <-stuck; ev.Op == syncbus.OpResync {
+			resyncs++
+		}
+	}
+	if resyncs != 1 {
+		t.Errorf("the stuck reader got %d resyncs, want one", resyncs)
+	}
+}

@@ -18,6 +18,8 @@ type counters struct {
 	awaitFailFast atomic.Uint64
 	batches       atomic.Uint64
 	publishErrors atomic.Uint64
+	localStalls   atomic.Uint64 // publishes held until this node's own subscriptions had room
+	localReleased atomic.Uint64 // times this node's own slow subscriptions were let go
 
 	sentLocal, sentRemote         traffic
 	receivedLocal, receivedRemote traffic
@@ -97,9 +99,9 @@ func (b *MeshBus) Metrics() syncbus.Metrics {
 		SentRepair:     b.c.sentRepair.snapshot(),
 		DropsByReason:  b.c.dropsSnapshot(cs.Drops),
 		PublishErrors:  b.c.publishErrors.Load(),
-		FlowStalls:     cs.FlowStalls,
+		FlowStalls:     cs.FlowStalls + b.c.localStalls.Load(),
 		FlowStallTime:  cs.FlowStallTime,
-		FlowReleased:   cs.FlowReleased,
+		FlowReleased:   cs.FlowReleased + b.c.localReleased.Load(),
 	}
 }
 

@@ -45,6 +45,10 @@ func (b *MeshBus) publish(ctx context.Context, key string, op syncbus.Op, o *syn
 		b.c.publishErrors.Add(1)
 		return err
 	}
+	if err := b.waitLocalRoom(ctx); err != nil {
+		b.c.publishErrors.Add(1)
+		return err
+	}
 	b.c.published.Add(1)
 	b.disp.Deliver(ev.ToSync(b.name, b.zone, b.region))
 	return b.putEvent(ctx, &ev)
