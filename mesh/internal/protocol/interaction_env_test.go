@@ -72,6 +72,9 @@ type envNode struct {
 	reader           bool
 	// view is what this node's membership says of the others.
 	view map[string]syncbus.MemberState
+	// staleBoot holds, for a node restarted "quiet", the incarnation this
+	// node's membership still lists until a members command names it.
+	staleBoot map[string]uint64
 	// awaits maps script IDs of this node's awaits to the core's.
 	awaits map[string]uint64
 	// started is when this incarnation started.
@@ -292,7 +295,11 @@ func (e *env) setMembers(n *envNode) {
 		if m == n || !ok {
 			continue
 		}
-		ms = append(ms, Member{Name: m.name, Zone: m.zone, Addr: m.addr, Boot: e.boot(m), State: st, Started: m.started})
+		boot := e.boot(m)
+		if old, ok := n.staleBoot[m.name]; ok {
+			boot = old
+		}
+		ms = append(ms, Member{Name: m.name, Zone: m.zone, Addr: m.addr, Boot: boot, State: st, Started: m.started})
 	}
 	if err := n.core.SetMembers(e.now, ms); err != nil {
 		e.t.Fatal(err)
@@ -314,6 +321,7 @@ func (e *env) members(t *testing.T, d *datadriven.TestData) {
 			if a.Key == n.name {
 				continue
 			}
+			delete(n.staleBoot, a.Key) // named: the membership knows its incarnation now
 			switch a.Vals[0] {
 			case "alive":
 				n.view[a.Key] = syncbus.MemberAlive
@@ -337,6 +345,16 @@ func (e *env) members(t *testing.T, d *datadriven.TestData) {
 // core, nothing in its subscriptions); every other node learns of it.
 func (e *env) restart(t *testing.T, d *datadriven.TestData) {
 	n := e.node(d.CmdArgs[0].Key)
+	if d.HasArg("quiet") {
+		for _, m := range e.nodes {
+			if _, stale := m.staleBoot[n.name]; m != n && !stale {
+				if m.staleBoot == nil {
+					m.staleBoot = map[string]uint64{}
+				}
+				m.staleBoot[n.name] = e.boot(n)
+			}
+		}
+	}
 	n.incarnation++
 	n.started = e.now
 	n.dead, n.queued, n.overflowed = false, 0, false

@@ -297,8 +297,24 @@ func (c *Core) dropGoneWindows(now time.Time, prev *view) {
 			c.forget(k)
 			continue
 		}
+		if p.Boot == k.boot {
+			w.listed = true
+		}
 		if !v.isGone(k.name, k.boot) {
 			continue
+		}
+		if p.Boot != k.boot && !w.listed {
+			// An incarnation the membership has not listed yet is the
+			// newer one, not the older: a restarted node speaks before
+			// gossip tells of its restart. Freeing its window would take
+			// the retransmissions of what it delivered for new events.
+			// Only when the membership never lists it is it given up.
+			if w.unlistedSince.IsZero() {
+				w.unlistedSince = now
+			}
+			if now.Sub(w.unlistedSince) < unknownHoldRounds*c.t.NakBackoffMax {
+				continue
+			}
 		}
 		if w.abandonAll(now) {
 			c.resync(w, k.name)

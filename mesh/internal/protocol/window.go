@@ -53,6 +53,12 @@ type window struct {
 	// addr is where the origin's digests came from: its address, even
 	// while the membership does not list it yet.
 	addr netip.AddrPort
+	// listed is set once the membership listed this incarnation;
+	// unlistedSince is when a view first named another incarnation of
+	// the node while this one was not yet listed (a restarted node can
+	// speak before gossip announces it).
+	listed        bool
+	unlistedSince time.Time
 
 	// Flow control (this node as a receiver of the origin's events).
 	granted   uint64    // the highest limit sent to the origin
