@@ -10,10 +10,16 @@ import "time"
 // this small cannot tell a bounded structure from one that keeps what it
 // is given, and the race detector's allocations would blur the figures.
 const (
-	secBadFlood  = 20_000
 	secKeyFlood  = 20_000
 	secKeyWarm   = 5_000
 	secKeyLen    = 100
 	secDataFlood = time.Second
 	secCheckHeap = false
+
+	// The invalid datagram flood: a fifth of the rate, for half a second
+	// per kind; WARP_FLOOD_FULL changes nothing under the race detector.
+	secFloodRate      = 20_000
+	secFloodFor       = 500 * time.Millisecond
+	secFloodFullFor   = 0
+	secFloodPeakBound = 128 << 20
 )

@@ -1,11 +1,7 @@
 package mesh_test
 
 import (
-	"context"
 	"fmt"
-	"math/rand/v2"
-	"net"
-	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -17,11 +13,11 @@ import (
 	"github.com/warpmesh/warp/mesh"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/syncbus/bustest"
-	"github.com/warpmesh/warp/wire"
 )
 
 // The tests in this file load a running mesh far beyond normal traffic —
-// floods of garbage, of distinct keys, of data — and check that it keeps
+// floods of distinct keys and of data (and, in abuse_flood_test.go, of
+// invalid datagrams) — and check that it keeps
 // its promises under them: healthy nodes stay alive in every member's
 // eyes, events and acknowledgements still get through, what is refused is
 // counted, and memory and goroutines stay bounded. The flood sizes differ
@@ -44,141 +40,6 @@ func secTimings(_ int, o *mesh.MeshOptions) {
 // for its ack, suspicion multiplier 3) instead of FastMembership's.
 func secLocalTimings(_ int, o *mesh.MeshOptions) {
 	mesh.MembershipTimings(o, time.Second, 200*time.Millisecond, 3)
-}
-
-// secHeaderFixed is how much of a frame's header is the same for every
-// frame of a cluster: marker, version, flags, label tag and key ID. The
-// sender ID (16 bytes) and counter (8) follow.
-const secHeaderFixed = wire.HeaderSize - 16 - 8
-
-// secFlood sends n datagrams of garbage for memberlist (any first byte but
-// the marker) and n marker-byte datagrams that look like frames of the
-// cluster — its label tag and key ID — with random senders, counters,
-// bodies and tags, so that each one costs the node a decryption attempt.
-// It interleaves the two kinds and returns the first send error.
-func secFlood(c *net.UDPConn, to netip.AddrPort, header []byte, n int, seed uint64) error {
-	rng := rand.New(rand.NewPCG(seed, 99))
-	buf := make([]byte, 600)
-	for i := range 2 * n {
-		dg := buf[:64+rng.IntN(400)]
-		for j := range dg {
-			dg[j] = byte(rng.Uint32())
-		}
-		if i%2 == 0 {
-			if dg[0] == wire.Marker {
-				dg[0]++
-			}
-		} else {
-			copy(dg, header[:secHeaderFixed])
-			dg[wire.HeaderSize-1] |= 1 // a counter is never 0
-		}
-		if _, err := c.WriteToUDPAddrPort(dg, to); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// TestBadDatagramFloodIsHarmless floods one node of a three-node cluster
-// with secBadFlood garbage datagrams and as many marker-byte datagrams
-// with bad tags, while the cluster runs. No node becomes suspect or fails;
-// awaiting publishes that need the flooded node succeed during and after
-// the flood; its refusals are counted; its heap and goroutines stay flat.
-func TestBadDatagramFloodIsHarmless(t *testing.T) {
-	var wg sync.WaitGroup
-	secLeakCheck(t, &wg)
-	buses := startCluster(t, secThreeNodes, secTimings)
-	a, b := buses[0], buses[1]
-	watches := secWatchAll(buses, &wg)
-	gotB := collect(t, b, &wg)
-	tr := b.Membership().Transport().(*membership.NetTransport)
-	header := secSeal(t, secSealer(t, secClusterKey, secLabel), []byte{byte(wire.FrameDigest)})
-
-	ctx := ctxTimeout(t, 60*time.Second)
-	for i := range 20 { // warm the pools before measuring
-		if err := a.PublishAndAwait(ctx, fmt.Sprintf("warm:%d", i), 2); err != nil {
-			t.Fatal(err)
-		}
-	}
-	goroutines, heap := runtime.NumGoroutine(), secHeapInuse()
-	stats := tr.Stats()
-
-	atk := secAttacker(t)
-	floodErr := make(chan error, 1)
-	go func() { floodErr <- secFlood(atk, b.Addr(), header, secBadFlood, 1) }()
-
-	// Awaiting publishes that need b's ack, during the whole flood.
-	published, during := 0, 0
-	var ferr error
-	for flooding := true; flooding; {
-		select {
-		case ferr = <-floodErr:
-			flooding = false
-		default:
-		}
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := a.PublishAndAwait(actx, fmt.Sprintf("flood:%d", published), 2)
-		cancel()
-		if err != nil {
-			t.Fatalf("PublishAndAwait %d during the flood: %v", published, err)
-		}
-		published++
-		if flooding {
-			during++
-		}
-	}
-	if ferr != nil {
-		t.Fatalf("flooding: %v", ferr)
-	}
-	for range 20 {
-		if err := a.PublishAndAwait(ctx, fmt.Sprintf("flood:%d", published), 2); err != nil {
-			t.Fatalf("PublishAndAwait %d after the flood: %v", published, err)
-		}
-		published++
-	}
-	for i := range published {
-		gotB.WaitKey(t, fmt.Sprintf("flood:%d", i), 5*time.Second)
-	}
-	t.Logf("%d awaiting publishes succeeded during the flood, %d in all", during, published)
-	if during == 0 {
-		t.Error("no awaiting publish completed while the flood ran")
-	}
-
-	// Every marker datagram b read was either refused at its full queue or
-	// handed to the mesh, which counted what it could not open.
-	st := tr.Stats()
-	read, queueDrops := st.DatagramsReceived-stats.DatagramsReceived, st.DatagramsDropped-stats.DatagramsDropped
-	auth := secDrops(b, "auth")
-	t.Logf("b read %d data datagrams, dropped %d at its queue, counted %d auth drops; %d memberlist packets (%d dropped)",
-		read, queueDrops, auth, st.PacketsReceived-stats.PacketsReceived, st.PacketsDropped-stats.PacketsDropped)
-	if auth == 0 || auth+queueDrops > read {
-		t.Errorf("auth drops %d, queue drops %d, datagrams read %d: the refusals are not accounted", auth, queueDrops, read)
-	}
-	if auth < secBadFlood/10 {
-		t.Errorf("only %d of %d bad frames reached the mesh and were counted", auth, secBadFlood)
-	}
-	// Nothing else may be refused, but for a's and c's own frames that
-	// a busy node refuses as replays (TestBugDelayedFrameRefusedAsReplay).
-	for reason, n := range b.Metrics().DropsByReason {
-		if reason != "auth" && reason != "replay" {
-			t.Errorf("%d drops for %q during the flood: want auth only", n, reason)
-		}
-	}
-
-	secCheckHealthy(t, buses, watches, len(buses), "during the bad datagram flood")
-	// What the flood allocated is garbage now; what stays is bounded: the
-	// queues of the transport (1024 small datagrams each way) and pooled
-	// buffers. Retaining a few bytes per bad datagram would exceed this.
-	const heapBound = 16 << 20
-	grown := int64(secHeapInuse()) - int64(heap)
-	t.Logf("heap in use grew by %d bytes over the flood", grown)
-	if secCheckHeap && grown > heapBound {
-		t.Errorf("heap grew by %d bytes over the flood, bound %d", grown, heapBound)
-	}
-	warptest.Eventually(t, 5*time.Second, func() bool {
-		return runtime.NumGoroutine() <= goroutines+2
-	}, "%s", "goroutines back to their number before the flood")
-	secCloseAll(t, buses...)
 }
 
 // secKeyPad makes the flood's keys long (secKeyLen bytes), so that a
