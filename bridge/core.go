@@ -556,7 +556,7 @@ func (l *Link) Disconnected(err error) {
 	if c.connected.CompareAndSwap(true, false) {
 		c.log.Warn("bridge: lost the broker; the client reconnects", "err", err)
 	}
-	c.recv.bumpEpoch()
+	c.recv.disconnected()
 }
 
 // Reconnected tells the core that the connection is back and its
@@ -565,7 +565,7 @@ func (l *Link) Disconnected(err error) {
 func (l *Link) Reconnected() {
 	c := l.c
 	c.connected.Store(true)
-	c.recv.bumpEpoch()
+	c.recv.resynced()
 	c.c.reconnects.Add(1)
 	n := c.disp.Resync("")
 	c.log.Info("bridge: reconnected to the broker; subscriptions resynced", "subscriptions", n)
@@ -576,7 +576,7 @@ func (l *Link) Reconnected() {
 // (a NATS slow consumer, say): every subscription receives one resync.
 func (l *Link) Lost(reason string) {
 	c := l.c
-	c.recv.bumpEpoch()
+	c.recv.resynced()
 	c.c.drop(reason)
 	n := c.disp.Resync("")
 	c.log.Warn("bridge: the broker client dropped messages; subscriptions resynced", "reason", reason, "subscriptions", n)

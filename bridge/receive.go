@@ -23,10 +23,8 @@ type originKey struct {
 type window struct {
 	last    uint64
 	started bool
-	// epoch is the loss epoch this window last matched: after a reconnect
-	// or a slow-consumer drop, which already resynced everything, the first
-	// gap of each window is that loss and resyncs nothing more.
-	epoch uint64
+	// clock is the origin's clock as seen from here, for coveredByResync.
+	clock originClock
 	seen  time.Time
 }
 
@@ -48,21 +46,92 @@ func (w *window) accept(seq uint64) (fresh, gap bool) {
 	}
 }
 
+// originClock bounds, on this node's monotonic clock, when an event of one
+// origin was published, from its Time (the origin's wall clock). An event
+// with Time t, received here at a, shows that the origin's clock reads t
+// no later than a; so an event with Time u was published no later than
+// a+(u-t) here. The pair with the smallest a-t gives the tightest bound;
+// no assumption on the clocks' skew is needed, only that neither steps
+// back meanwhile.
+type originClock struct {
+	at   time.Time // when the reference event arrived here (monotonic)
+	t    int64     // its Time
+	have bool
+}
+
+// observe offers the event with Time t, received at a, as the reference.
+func (o *originClock) observe(a time.Time, t int64) {
+	if !o.have {
+		o.at, o.t, o.have = a, t, true
+		return
+	}
+	// a-t < o.at-o.t  <=>  a-o.at < t-o.t
+	if dt, ok := sub(t, o.t); ok && a.Sub(o.at) < time.Duration(dt) {
+		o.at, o.t = a, t
+	}
+}
+
+// before reports whether the event with Time u was certainly published
+// here no later than at.
+func (o *originClock) before(u int64, at time.Time) bool {
+	if !o.have || at.IsZero() {
+		return false
+	}
+	du, ok := sub(u, o.t)
+	return ok && time.Duration(du) <= at.Sub(o.at)
+}
+
+// sub is a-b, with ok false when it overflows (a foreign Time).
+func sub(a, b int64) (d int64, ok bool) {
+	d = a - b
+	return d, (d < a) == (b > 0)
+}
+
 // recvState is the receiving side's shared state.
 type recvState struct {
 	mu      sync.Mutex
 	windows map[originKey]*window
-	epoch   uint64
+	// down is true from a disconnection until the reconnection, whose
+	// resync of everything covers whatever was lost meanwhile.
+	down bool
+	// resyncAt is when the last resync of everything began (reconnection,
+	// a drop the client reported): it covers every event published before.
+	resyncAt time.Time
 }
 
 func (r *recvState) init() { r.windows = make(map[originKey]*window) }
 
-// bumpEpoch starts a new loss epoch: a loss that the caller reports (or
-// will report, for a disconnection) with one resync of everything.
-func (r *recvState) bumpEpoch() {
+// disconnected notes that a resync of everything is to come.
+func (r *recvState) disconnected() {
 	r.mu.Lock()
-	r.epoch++
+	r.down = true
 	r.mu.Unlock()
+}
+
+// resynced notes a resync of everything, just before the subscriptions get
+// it: events published until now are covered.
+func (r *recvState) resynced() {
+	r.mu.Lock()
+	r.down = false
+	r.resyncAt = time.Now()
+	r.mu.Unlock()
+}
+
+// coveredByResync reports, under mu, whether the events missing before
+// one of w's origin with Time u (not relayed: a relayed event bears
+// another clock's Time) are covered by a resync of everything: one is to
+// come, or they were published before the last one began. The publisher
+// gives its own events nondecreasing Times in the order of their numbers
+// (sender.number), so the missing ones are no later than u. A loss after
+// that resync — the publisher's sends failing once this node was back —
+// is not covered and resyncs again. A loss that cannot be placed (a
+// relayed event, a new reference) resyncs too: a resync more rather than
+// a silent loss.
+func (r *recvState) coveredByResync(w *window, u int64, relayed bool) bool {
+	if r.down {
+		return true
+	}
+	return !relayed && w.clock.before(u, r.resyncAt)
 }
 
 // gc forgets windows not heard from since before.
@@ -155,19 +224,19 @@ func (c *Core) onEvents(s *scratch, reply string) {
 	k := originKey{f.Origin, f.Boot}
 	w := c.recv.windows[k]
 	if w == nil {
-		w = &window{epoch: c.recv.epoch}
+		w = &window{}
 		c.recv.windows[k] = w
 	}
 	w.seen = now
 	for i := range f.Events {
 		ev := &f.Events[i]
+		relayed := ev.Flags&wire.EventRelayed != 0
+		if !relayed {
+			w.clock.observe(now, ev.Time)
+		}
 		fresh, skipped := w.accept(ev.Seq)
-		if skipped {
-			if w.epoch < c.recv.epoch {
-				w.epoch = c.recv.epoch // this loss was resynced already
-			} else {
-				gap = true
-			}
+		if skipped && !c.recv.coveredByResync(w, ev.Time, relayed) {
+			gap = true
 		}
 		if fresh && ev.Flags&wire.EventRelayed != 0 && c.relayed.Seen(ev.ID) {
 			fresh = false // relayed by several gateways
@@ -220,13 +289,11 @@ func (c *Core) onDigest(d *wire.Digest) {
 	case w == nil:
 		// Nothing heard of this incarnation: its events, if any, came
 		// before this node listened. Start from here.
-		c.recv.windows[k] = &window{last: d.Seq, started: true, epoch: c.recv.epoch, seen: time.Now()}
+		c.recv.windows[k] = &window{last: d.Seq, started: true, seen: time.Now()}
 	case d.Seq > w.last:
-		if !w.started || w.epoch < c.recv.epoch {
-			w.epoch = c.recv.epoch
-		} else {
-			gap = true
-		}
+		// A digest has no Time: the missing events are placed only by a
+		// resync still to come.
+		gap = w.started && !c.recv.down
 		w.last, w.started, w.seen = d.Seq, true, time.Now()
 	}
 	c.recv.mu.Unlock()

@@ -36,9 +36,12 @@ const maxQueued = 1 << 16
 type sender struct {
 	c *Core
 
-	mu      sync.Mutex
-	queue   []wire.Event
-	seq     uint64    // the last number given
+	mu    sync.Mutex
+	queue []wire.Event
+	seq   uint64 // the last number given
+	// seqTime is the latest publish time given with a number (Unix ns):
+	// see number.
+	seqTime int64
 	firstAt time.Time // when the oldest queued event was queued
 	waiters int
 	room    chan struct{} // closed when the queue is drained, for waiters
@@ -70,6 +73,32 @@ func newSender(c *Core) *sender {
 	return &sender{c: c, room: make(chan struct{}), wake: make(chan struct{}, 1)}
 }
 
+// number gives ev the next number, under mu. It also keeps the times of
+// this node's own events in the order of their numbers: a receiver that
+// sees a gap judges from the Time of the event after it whether the
+// missing ones were published before its last resync (see
+// Core.coveredByResync), which holds only if no missing event is later
+// than the one it sees. Publishers race between stamping Time and taking
+// a number (or wait for room), so a time earlier than one already given,
+// here or by the Relay of an event of another node's clock, is raised to
+// it: still no earlier than the publish began.
+func (s *sender) number(ev *wire.Event) {
+	s.seq++
+	ev.Seq = s.seq
+	if ev.Flags&wire.EventRelayed != 0 {
+		// Its Time is its publisher's: what counts here is when it was
+		// numbered.
+		if now := time.Now().UnixNano(); now > s.seqTime {
+			s.seqTime = now
+		}
+		return
+	}
+	if ev.Time < s.seqTime {
+		ev.Time = s.seqTime
+	}
+	s.seqTime = ev.Time
+}
+
 // enqueue numbers ev and queues a copy. When a is not nil it is registered
 // under the same number before the event can leave, so no ack can arrive
 // for an await not yet known.
@@ -81,8 +110,7 @@ func (s *sender) enqueue(ctx context.Context, ev *wire.Event, a *await) error {
 			// caller, saving the hop to the sender goroutine. A publish
 			// close on the heels of the last send goes through the queue,
 			// so that a burst still shares frames.
-			s.seq++
-			ev.Seq = s.seq
+			s.number(ev)
 			if a != nil {
 				a.seq = ev.Seq
 				s.c.awaits.add(a)
@@ -103,8 +131,7 @@ func (s *sender) enqueue(ctx context.Context, ev *wire.Event, a *await) error {
 			if n == 0 {
 				s.firstAt = time.Now()
 			}
-			s.seq++
-			ev.Seq = s.seq
+			s.number(ev)
 			if a != nil {
 				a.seq = ev.Seq
 				s.c.awaits.add(a)

@@ -116,8 +116,13 @@ func TestServerRestart(t *testing.T) {
 	}
 	for i, r := range recs {
 		eventually(t, 10*time.Second, buses[i].Name()+" receives the event published after the restart", func() bool { return r.has("f/after") })
-		if n := r.resyncCount(); n != 1 {
-			t.Errorf("%s: %d resyncs, want exactly 1", buses[i].Name(), n)
+		// The reconnect's resync, and at most one more per other node
+		// whose send failed in the outage: only its digest, which carries
+		// no publish time, shows that loss after the reconnect, and a loss
+		// that cannot be placed before the reconnect's resync resyncs
+		// again rather than risk hiding one.
+		if n := r.resyncCount(); n < 1 || n > 3 {
+			t.Errorf("%s: %d resyncs, want 1 to 3", buses[i].Name(), n)
 		}
 		r.mu.Lock()
 		if rs := r.resyncs; len(rs) > 0 && (rs[0].Key != "f/" || rs[0].Op != syncbus.OpResync) {
