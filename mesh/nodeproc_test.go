@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -83,8 +84,16 @@ func runHelperNode(stdin io.Reader, stdout io.Writer, getenv func(string) string
 		// The parent shows stderr when something goes wrong.
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
-	if seed := getenv(envSeed); seed != "" {
-		opts.Peers = []string{seed}
+	// The node joins its seed only once it has subscribed (below): an
+	// event that reached it before would be acknowledged as applied — it
+	// had no subscription the event matched — and never logged, and the
+	// parent could not tell that from a false acknowledgement.
+	var seed netip.AddrPort
+	if s := getenv(envSeed); s != "" {
+		var err error
+		if seed, err = netip.ParseAddrPort(s); err != nil {
+			return fmt.Errorf("seed %q: %w", s, err)
+		}
 	}
 	if port, err := strconv.Atoi(getenv(envPort)); err == nil && port > 0 {
 		opts.Port = port
@@ -111,6 +120,9 @@ func runHelperNode(stdin io.Reader, stdout io.Writer, getenv func(string) string
 	}
 	if err != nil {
 		return err
+	}
+	if seed.IsValid() {
+		bus.Membership().Contact(seed)
 	}
 	// Subscribe before announcing the address: a parent that publishes
 	// once it has the address must not race the subscription.
