@@ -85,6 +85,7 @@ var allowedImports = map[string][]string{
 	"cmd":                       {"*"},
 	"internal/cli":              {"*"},
 	"internal/bench":            {"*"},
+	"internal/input":            {"sim", "mesh", "wire", "syncbus"}, // no broker even in its tests: TestInputLinksNoBroker
 	"examples":                  {"*"},
 	"internal":                  {"syncbus", "internal/"},
 	"internal/faults":           {},
@@ -164,6 +165,25 @@ func TestImportDirection(t *testing.T) {
 				if dep == bad || strings.HasPrefix(dep, bad+"/") {
 					t.Errorf("%s depends on the broker client %s", rel, dep)
 				}
+			}
+		}
+	}
+}
+
+// TestInputLinksNoBroker: the test binary of internal/input, which holds
+// the fuzz targets of the CLI's and the HTTP API's input, links no broker
+// client, server or fake, so that its instrumented build stays cheap
+// enough for .ci/run to fuzz it on every run.
+func TestInputLinksNoBroker(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-test", "./internal/input").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	brokers := append([]string{"github.com/nats-io/nats-server/v2", "github.com/twmb/franz-go"}, brokerClients...)
+	for _, dep := range strings.Fields(string(out)) {
+		for _, bad := range brokers {
+			if dep == bad || strings.HasPrefix(dep, bad+"/") {
+				t.Errorf("internal/input's tests depend on %s", dep)
 			}
 		}
 	}

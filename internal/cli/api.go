@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/warpmesh/warp/internal/input"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/wire"
 )
@@ -45,15 +46,11 @@ type apiConfig struct {
 	Metrics http.Handler
 }
 
-// Kinds of watch streams, for the subscriptions gauge.
-const (
-	watchKey = iota
-	watchPrefix
-	watchLease
-	numWatchKinds
-)
+// numWatchKinds counts the kinds of watch streams (input.WatchKind), for
+// the subscriptions gauge.
+const numWatchKinds = 3
 
-var watchKindNames = [numWatchKinds]string{"key", "prefix", "lease"}
+var watchKindNames = [numWatchKinds]string{input.WatchKey: "key", input.WatchPrefix: "prefix", input.WatchLease: "lease"}
 
 // apiServer serves a node's HTTP API. It is safe for concurrent use.
 type apiServer struct {
@@ -99,10 +96,10 @@ func (s *apiServer) handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if method, ok := apiMethods[r.URL.Path]; ok {
 			w.Header().Set("Allow", method)
-			writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: r.URL.Path + " takes " + method, Code: "method_not_allowed"})
+			writeJSON(w, http.StatusMethodNotAllowed, input.APIError{Error: r.URL.Path + " takes " + method, Code: "method_not_allowed"})
 			return
 		}
-		writeJSON(w, http.StatusNotFound, apiError{Error: "no such endpoint: " + printable(r.URL.Path), Code: "not_found"})
+		writeJSON(w, http.StatusNotFound, input.APIError{Error: "no such endpoint: " + input.Printable(r.URL.Path), Code: "not_found"})
 	})
 	return mux
 }
@@ -122,8 +119,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v) // the client may have gone; nothing to do about it
 }
 
-func writeAPIError(w http.ResponseWriter, e *apiError) {
-	writeJSON(w, e.status, e)
+func writeAPIError(w http.ResponseWriter, e *input.APIError) {
+	writeJSON(w, e.Status, e)
 }
 
 // keyResult is the outcome of one key of a publish.
@@ -165,31 +162,31 @@ type quorumFailure struct {
 const maxParallelAwaits = 16
 
 func (s *apiServer) publish(w http.ResponseWriter, r *http.Request) {
-	data, e := readBody(w, r)
+	data, e := input.ReadBody(w, r)
 	if e != nil {
 		writeAPIError(w, e)
 		return
 	}
-	call, e := decodePublish(data)
+	call, e := input.DecodePublish(data)
 	if e != nil {
 		writeAPIError(w, e)
 		return
 	}
 	ctx := r.Context()
-	if call.timeout > 0 {
+	if call.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, call.timeout)
+		ctx, cancel = context.WithTimeout(ctx, call.Timeout)
 		defer cancel()
 	}
 	start := time.Now()
-	results := make([]keyResult, len(call.keys))
-	errs := make([]error, len(call.keys))
-	if call.mode == "" {
+	results := make([]keyResult, len(call.Keys))
+	errs := make([]error, len(call.Keys))
+	if call.Mode == "" {
 		// Plain publishes return at once (unless flow control holds them):
 		// one after the other keeps their order.
-		for i, k := range call.keys {
+		for i, k := range call.Keys {
 			t0 := time.Now()
-			errs[i] = s.cfg.Bus.Publish(ctx, k, syncbus.WithScope(call.scope))
+			errs[i] = s.cfg.Bus.Publish(ctx, k, syncbus.WithScope(call.Scope))
 			results[i] = keyResult{Key: k, AckedNodes: []string{}, AckedZones: []string{}}
 			results[i].setLatency(time.Since(t0))
 			if errs[i] != nil {
@@ -199,7 +196,7 @@ func (s *apiServer) publish(w http.ResponseWriter, r *http.Request) {
 	} else {
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, maxParallelAwaits)
-		for i, k := range call.keys {
+		for i, k := range call.Keys {
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
@@ -210,11 +207,11 @@ func (s *apiServer) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	for i, err := range errs {
 		if err != nil {
-			s.writePublishError(w, r, call, call.keys[i], err)
+			s.writePublishError(w, r, call, call.Keys[i], err)
 			return
 		}
 	}
-	resp := publishResponse{Mode: cmp.Or(call.mode, "none"), Required: call.required, ZoneQuorum: call.zoneQuorum, Results: results}
+	resp := publishResponse{Mode: cmp.Or(call.Mode, "none"), Required: call.Required, ZoneQuorum: call.ZoneQuorum, Results: results}
 	el := time.Since(start)
 	resp.Latency, resp.LatencyMS = el.String(), ms(el)
 	writeJSON(w, http.StatusOK, resp)
@@ -225,18 +222,18 @@ func (kr *keyResult) setLatency(d time.Duration) { kr.Latency, kr.LatencyMS = d.
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
 // await runs one awaiting publish of key.
-func (s *apiServer) await(ctx context.Context, call publishCall, key string) (keyResult, error) {
+func (s *apiServer) await(ctx context.Context, call input.Publish, key string) (keyResult, error) {
 	var rep syncbus.AckReport
-	opts := []syncbus.PublishOption{syncbus.WithScope(call.scope), syncbus.WithAckReport(&rep)}
+	opts := []syncbus.PublishOption{syncbus.WithScope(call.Scope), syncbus.WithAckReport(&rep)}
 	t0 := time.Now()
 	var err error
-	if call.mode == "replicas" {
-		err = s.cfg.Bus.PublishAndAwait(ctx, key, call.required, opts...)
+	if call.Mode == "replicas" {
+		err = s.cfg.Bus.PublishAndAwait(ctx, key, call.Required, opts...)
 	} else {
-		if call.zoneQuorum > 0 {
-			opts = append(opts, syncbus.WithZoneQuorum(call.zoneQuorum))
+		if call.ZoneQuorum > 0 {
+			opts = append(opts, syncbus.WithZoneQuorum(call.ZoneQuorum))
 		}
-		err = s.cfg.Bus.PublishAndAwaitTopology(ctx, key, call.required, opts...)
+		err = s.cfg.Bus.PublishAndAwaitTopology(ctx, key, call.Required, opts...)
 	}
 	res := keyResult{Key: key, AckedNodes: nonNil(rep.Nodes), AckedZones: nonNil(rep.Zones)}
 	res.setLatency(time.Since(t0))
@@ -254,7 +251,7 @@ func nonNil(s []string) []string {
 // unsatisfied acknowledgement (503 when the alive members cannot satisfy
 // it, 504 when the deadline passed), 400 for a key the bus refuses, 503
 // when the bus is closed or pushing back.
-func (s *apiServer) writePublishError(w http.ResponseWriter, r *http.Request, call publishCall, key string, err error) {
+func (s *apiServer) writePublishError(w http.ResponseWriter, r *http.Request, call input.Publish, key string, err error) {
 	if r.Context().Err() != nil {
 		// The client left: nobody reads the answer.
 		s.cfg.Logger.Debug("publish abandoned by its client", "key", key, "err", err)
@@ -264,11 +261,11 @@ func (s *apiServer) writePublishError(w http.ResponseWriter, r *http.Request, ca
 	switch {
 	case errors.As(err, &qe):
 		f := quorumFailure{
-			Error: err.Error(), Code: "quorum_not_satisfied", Key: key, Mode: call.mode,
+			Error: err.Error(), Code: "quorum_not_satisfied", Key: key, Mode: call.Mode,
 			Required: qe.Required, ZoneQuorum: qe.ZoneQuorum, Available: qe.Available, FailFast: qe.FailFast,
 			AckedNodes: nonNil(qe.AckedNodes), AckedZones: nonNil(qe.AckedZones),
 		}
-		if call.mode == "zones" {
+		if call.Mode == "zones" {
 			f.MissingZones = s.missingZones(qe)
 		}
 		status := http.StatusServiceUnavailable
@@ -277,21 +274,21 @@ func (s *apiServer) writePublishError(w http.ResponseWriter, r *http.Request, ca
 		}
 		writeJSON(w, status, f)
 	case errors.Is(err, context.DeadlineExceeded):
-		writeJSON(w, http.StatusGatewayTimeout, apiError{Error: err.Error(), Code: "deadline_exceeded"})
+		writeJSON(w, http.StatusGatewayTimeout, input.APIError{Error: err.Error(), Code: "deadline_exceeded"})
 	case errors.Is(err, syncbus.ErrInvalidKey), errors.Is(err, wire.ErrTooLarge):
 		field := "key"
-		if i := slices.Index(call.keys, key); i >= 0 && len(call.keys) > 1 {
+		if i := slices.Index(call.Keys, key); i >= 0 && len(call.Keys) > 1 {
 			field = fmt.Sprintf("keys[%d]", i)
 		}
-		writeAPIError(w, badField(field, "%v", err))
+		writeAPIError(w, input.BadField(field, "%v", err))
 	case errors.Is(err, syncbus.ErrBackpressure):
 		w.Header().Set("Retry-After", "1")
-		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error(), Code: "backpressure"})
+		writeJSON(w, http.StatusServiceUnavailable, input.APIError{Error: err.Error(), Code: "backpressure"})
 	case errors.Is(err, syncbus.ErrClosed):
-		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error(), Code: "closed"})
+		writeJSON(w, http.StatusServiceUnavailable, input.APIError{Error: err.Error(), Code: "closed"})
 	default:
 		s.cfg.Logger.Error("publish failed", "key", key, "err", err)
-		writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error(), Code: "internal"})
+		writeJSON(w, http.StatusInternalServerError, input.APIError{Error: err.Error(), Code: "internal"})
 	}
 }
 
@@ -321,19 +318,19 @@ func (s *apiServer) missingZones(qe *syncbus.QuorumError) []string {
 }
 
 func (s *apiServer) revoke(w http.ResponseWriter, r *http.Request) {
-	data, e := readBody(w, r)
+	data, e := input.ReadBody(w, r)
 	if e != nil {
 		writeAPIError(w, e)
 		return
 	}
-	lease, e := decodeRevoke(data)
+	lease, e := input.DecodeRevoke(data)
 	if e != nil {
 		writeAPIError(w, e)
 		return
 	}
 	t0 := time.Now()
 	if err := s.cfg.Bus.RevokeLease(r.Context(), lease); err != nil {
-		s.writePublishError(w, r, publishCall{keys: []string{lease}}, lease, err)
+		s.writePublishError(w, r, input.Publish{Keys: []string{lease}}, lease, err)
 		return
 	}
 	el := time.Since(t0)
@@ -456,56 +453,8 @@ func toEventJSON(ev syncbus.Event) eventJSON {
 	return out
 }
 
-// watchTarget parses the query of GET /v1/watch: exactly one of key=,
-// prefix=, lease= or all.
-func watchTarget(r *http.Request) (kind int, target string, e *apiError) {
-	q := r.URL.Query()
-	n := 0
-	for _, name := range []string{"key", "prefix", "lease", "all"} {
-		if q.Has(name) {
-			n++
-		}
-	}
-	if n != 1 {
-		return 0, "", badField("key", "give exactly one of key=KEY, prefix=PREFIX, lease=ID or all")
-	}
-	switch {
-	case q.Has("key"):
-		if q.Get("key") == "" {
-			return 0, "", badField("key", "empty key")
-		}
-		return watchKey, q.Get("key"), nil
-	case q.Has("lease"):
-		if q.Get("lease") == "" {
-			return 0, "", badField("lease", "empty lease ID")
-		}
-		return watchLease, q.Get("lease"), nil
-	case q.Has("prefix"):
-		return watchPrefix, q.Get("prefix"), nil
-	}
-	switch q.Get("all") {
-	case "", "1", "true":
-	default:
-		return 0, "", badField("all", "%q: want all, all=1 or all=true", printable(q.Get("all")))
-	}
-	return watchPrefix, "", nil
-}
-
-// wantsNDJSON reports whether the client asked for newline-delimited JSON
-// rather than Server-Sent Events.
-func wantsNDJSON(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
-		mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
-		switch strings.ToLower(strings.TrimSpace(mt)) {
-		case "application/x-ndjson", "application/ndjson", "application/jsonl":
-			return true
-		}
-	}
-	return false
-}
-
 func (s *apiServer) watch(w http.ResponseWriter, r *http.Request) {
-	kind, target, e := watchTarget(r)
+	kind, target, e := input.WatchTarget(r)
 	if e != nil {
 		writeAPIError(w, e)
 		return
@@ -519,9 +468,9 @@ func (s *apiServer) watch(w http.ResponseWriter, r *http.Request) {
 		err error
 	)
 	switch kind {
-	case watchKey:
+	case input.WatchKey:
 		ch, err = s.cfg.Bus.Subscribe(ctx, target)
-	case watchLease:
+	case input.WatchLease:
 		ch, err = s.cfg.Bus.SubscribeLease(ctx, target)
 	default:
 		ch, err = s.cfg.Bus.SubscribePrefix(ctx, target)
@@ -531,13 +480,13 @@ func (s *apiServer) watch(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, syncbus.ErrClosed) {
 			status = http.StatusServiceUnavailable
 		}
-		writeJSON(w, status, apiError{Error: err.Error(), Code: "subscribe_failed"})
+		writeJSON(w, status, input.APIError{Error: err.Error(), Code: "subscribe_failed"})
 		return
 	}
 	s.watches[kind].Add(1)
 	defer s.watches[kind].Add(-1)
 
-	ndjson := wantsNDJSON(r)
+	ndjson := input.WantsNDJSON(r)
 	h := w.Header()
 	if ndjson {
 		h.Set("Content-Type", "application/x-ndjson")
@@ -557,7 +506,7 @@ func (s *apiServer) watch(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush() == nil
 	}
-	if !ndjson && !send([]byte(": watching "+watchKindNames[kind]+" "+printable(target)+"\n\n")) {
+	if !ndjson && !send([]byte(": watching "+watchKindNames[kind]+" "+input.Printable(target)+"\n\n")) {
 		return
 	} else if ndjson && rc.Flush() != nil {
 		return

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/internal/input"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/wire"
 )
@@ -110,7 +111,7 @@ func TestPublishTimeoutsAndLostZones(t *testing.T) {
 func TestPublishRefusesBadBodies(t *testing.T) {
 	c := newMemCluster(t, apiConfig{})
 	long := strings.Repeat("k", wire.MaxKeyLen+1)
-	many := `{"keys":[` + strings.TrimSuffix(strings.Repeat(`"k",`, maxPublishKeys+1), ",") + `]}`
+	many := `{"keys":[` + strings.TrimSuffix(strings.Repeat(`"k",`, input.MaxPublishKeys+1), ",") + `]}`
 	for _, tc := range []struct{ body, field string }{
 		{``, "body"},
 		{`[]`, "body"},
@@ -150,7 +151,7 @@ func TestPublishRefusesBadBodies(t *testing.T) {
 
 func TestOversizeBodiesAre413(t *testing.T) {
 	c := newMemCluster(t, apiConfig{})
-	big := `{"keys":["` + strings.Repeat("k", maxBodyBytes) + `"]}`
+	big := `{"keys":["` + strings.Repeat("k", input.MaxBodyBytes) + `"]}`
 	for _, path := range []string{"/v1/publish", "/v1/revoke"} {
 		// Declared length over the limit.
 		if status, ans := c.post(t, path, big); status != http.StatusRequestEntityTooLarge || ans["field"] != "body" {
@@ -320,7 +321,7 @@ func TestWatchServerSentEvents(t *testing.T) {
 	if !slices.Equal(kinds, []string{"invalidate", "invalidate"}) {
 		t.Errorf("event kinds %v", kinds)
 	}
-	if w := c.api.watching(); w[watchPrefix] != 1 {
+	if w := c.api.watching(); w[input.WatchPrefix] != 1 {
 		t.Errorf("watching %v", w)
 	}
 }
@@ -363,7 +364,7 @@ func TestWatchNDJSONWithResyncsUntilTheClientLeaves(t *testing.T) {
 	// subscription's context is cancelled.
 	cancel()
 	resp.Body.Close()
-	eventually(t, 5*time.Second, func() bool { return c.api.watching()[watchPrefix] == 0 && subCtx.Err() != nil },
+	eventually(t, 5*time.Second, func() bool { return c.api.watching()[input.WatchPrefix] == 0 && subCtx.Err() != nil },
 		"the stream outlived its client: watching %v", c.api.watching())
 }
 
@@ -371,14 +372,14 @@ func TestWatchEndsWhenTheBusCloses(t *testing.T) {
 	c := newMemCluster(t, apiConfig{})
 	resp, sc := openWatch(t, context.Background(), c.srv.URL+"/v1/watch?key=user:1", true)
 	defer resp.Body.Close()
-	eventually(t, 5*time.Second, func() bool { return c.api.watching()[watchKey] == 1 }, "no key watch")
+	eventually(t, 5*time.Second, func() bool { return c.api.watching()[input.WatchKey] == 1 }, "no key watch")
 	if err := c.nodes["a"].Close(); err != nil {
 		t.Fatal(err)
 	}
 	for sc.Scan() {
 		t.Errorf("unexpected line %q", sc.Text())
 	}
-	eventually(t, 5*time.Second, func() bool { return c.api.watching()[watchKey] == 0 }, "the stream did not end")
+	eventually(t, 5*time.Second, func() bool { return c.api.watching()[input.WatchKey] == 0 }, "the stream did not end")
 }
 
 func TestWatchRefusesBadQueries(t *testing.T) {
@@ -420,23 +421,7 @@ func TestWatchKeyAndLeaseStreams(t *testing.T) {
 	if !sawKeepAlive {
 		t.Errorf("no keep-alive comment: %v", sc.Err())
 	}
-	if w := c.api.watching(); w[watchLease] != 1 {
+	if w := c.api.watching(); w[input.WatchLease] != 1 {
 		t.Errorf("watching %v", w)
-	}
-}
-
-func TestWantsNDJSON(t *testing.T) {
-	for accept, want := range map[string]bool{
-		"":                                    false,
-		"text/event-stream":                   false,
-		"application/x-ndjson":                true,
-		"text/html, application/x-ndjson;q=1": true,
-		"APPLICATION/NDJSON":                  true,
-	} {
-		r, _ := http.NewRequest(http.MethodGet, "/", nil)
-		r.Header.Set("Accept", accept)
-		if got := wantsNDJSON(r); got != want {
-			t.Errorf("%q: %v", accept, got)
-		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/warpmesh/warp/internal/input"
 	"github.com/warpmesh/warp/wire"
 )
 
@@ -113,11 +114,11 @@ type nodeError struct {
 }
 
 func (e *nodeError) Error() string {
-	var ae apiError
+	var ae input.APIError
 	if json.Unmarshal(e.body, &ae) == nil && ae.Error != "" {
 		return fmt.Sprintf("node answered %d: %s", e.status, ae.Error)
 	}
-	return fmt.Sprintf("node answered %d: %s", e.status, strings.TrimSpace(printable(string(e.body))))
+	return fmt.Sprintf("node answered %d: %s", e.status, strings.TrimSpace(input.Printable(string(e.body))))
 }
 
 // --- warp publish ---
@@ -143,7 +144,7 @@ func newPublishCmd() *cobra.Command {
 		Example: "  warp publish user:42\n" +
 			"  warp publish --await-zones 3 user:42 user:43\n" +
 			"  warp publish --await 2 --timeout 500ms user:42",
-		Args: rangeArgs(1, maxPublishKeys, "one or more keys"),
+		Args: rangeArgs(1, input.MaxPublishKeys, "one or more keys"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPublish(cmd.Context(), cmd.OutOrStdout(), f, args)
 		},
@@ -159,8 +160,8 @@ func newPublishCmd() *cobra.Command {
 	return cmd
 }
 
-func (f publishFlags) request(keys []string) (publishRequest, error) {
-	req := publishRequest{Keys: keys, Scope: f.scope}
+func (f publishFlags) request(keys []string) (input.PublishRequest, error) {
+	req := input.PublishRequest{Keys: keys, Scope: f.scope}
 	if f.await != 0 && f.awaitReplicas != 0 {
 		return req, usagef("give --await or --await-replicas, not both")
 	}
@@ -172,8 +173,8 @@ func (f publishFlags) request(keys []string) (publishRequest, error) {
 		return req, usagef("--await-replicas, --await-zones and --zone-quorum take positive numbers")
 	case f.zoneQuorum != 0 && f.awaitZones == 0:
 		return req, usagef("--zone-quorum needs --await-zones")
-	case f.timeout < 0 || f.timeout > maxAwaitTimeout:
-		return req, usagef("--timeout %v out of range (0..%v)", f.timeout, maxAwaitTimeout)
+	case f.timeout < 0 || f.timeout > input.MaxAwaitTimeout:
+		return req, usagef("--timeout %v out of range (0..%v)", f.timeout, input.MaxAwaitTimeout)
 	case f.scope != "local" && f.scope != "global":
 		return req, usagef("--scope %q: want local or global", f.scope)
 	}
@@ -276,7 +277,7 @@ func newRevokeCmd() *cobra.Command {
 			if len(args[0]) > wire.MaxKeyLen {
 				return usagef("a lease ID of %d bytes; at most %d", len(args[0]), wire.MaxKeyLen)
 			}
-			if err := f.call(cmd.Context(), http.MethodPost, "/v1/revoke", revokeRequest{Lease: args[0]}, nil); err != nil {
+			if err := f.call(cmd.Context(), http.MethodPost, "/v1/revoke", input.RevokeRequest{Lease: args[0]}, nil); err != nil {
 				return err
 			}
 			_, err := fmt.Fprintf(cmd.OutOrStdout(), "lease %s revoked\n", args[0])

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -156,57 +155,4 @@ func TestDecodeBadInput(t *testing.T) {
 			t.Errorf("%v: want one line starting with \"warp: \" mentioning %q, got %q", c.args[1:], c.want, errOut)
 		}
 	}
-}
-
-// TestDecodeInputRoundTrip: each encoding of a frame gives its bytes back.
-func TestDecodeInputRoundTrip(t *testing.T) {
-	frame := testFrame(t, nil, "")
-	for _, in := range []string{hex.EncodeToString(frame), "0x" + hex.EncodeToString(frame), base64.RawURLEncoding.EncodeToString(frame), quoteRedis(frame)} {
-		got, _, err := DecodeInput([]byte(in))
-		if err != nil || !bytes.Equal(got, frame) {
-			t.Errorf("DecodeInput(%.20q…) = %x, %v", in, got, err)
-		}
-	}
-	if _, _, err := DecodeInput([]byte("   ")); err == nil {
-		t.Error("blank input decoded")
-	}
-}
-
-// FuzzDecodeInput: no input makes the input decoding or the frame printing
-// panic, and hex and redis-cli quoting of any bytes decode back to them.
-func FuzzDecodeInput(f *testing.F) {
-	f.Add(testFrame(f, nil, ""))
-	f.Add(testFrame(f, bytes.Repeat([]byte{9}, 32), "prod"))
-	f.Add([]byte(hex.EncodeToString(testFrame(f, nil, ""))))
-	f.Add([]byte(quoteRedis(testFrame(f, nil, ""))))
-	f.Add([]byte(`"\x57\x01\"`))
-	f.Add([]byte("V wE="))
-	f.Add([]byte{0x57, 0x01})
-	f.Fuzz(func(t *testing.T, in []byte) {
-		if frame, _, err := DecodeInput(in); err == nil && len(frame) == 0 && len(bytes.TrimSpace(in)) > 2 {
-			// A quoted empty string decodes to nothing; anything else does not.
-			if !bytes.Equal(bytes.TrimSpace(in), []byte(`""`)) {
-				t.Errorf("DecodeInput(%q) gave an empty frame without error", in)
-			}
-		}
-		var out bytes.Buffer
-		if err := runDecode(bytes.NewReader(in), &out, "-", decodeFlags{}); err != nil {
-			var ue usageError
-			if !errors.As(err, &ue) {
-				t.Errorf("runDecode(%q): %v is not a usage error", in, err)
-			}
-		}
-		if len(in) == 0 {
-			return
-		}
-		for _, enc := range []string{hex.EncodeToString(in), quoteRedis(in)} {
-			got, _, err := DecodeInput([]byte(enc))
-			if len(in) >= 2 && in[0] == wire.Marker && in[1] == wire.Version {
-				continue // the encodings start with text, fine, but skip the marker case's ambiguity
-			}
-			if err != nil || !bytes.Equal(got, in) {
-				t.Errorf("DecodeInput(%q) = %q, %v; want %q", enc, got, err, in)
-			}
-		}
-	})
 }

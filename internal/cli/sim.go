@@ -13,6 +13,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/warpmesh/warp/internal/input"
 	"github.com/warpmesh/warp/sim"
 )
 
@@ -57,6 +58,24 @@ func newSimCmd() *cobra.Command {
 	fl.Uint64Var(&f.seed, "seed", 0, "seed for every random choice of the run (default: the scenario's)")
 	fl.BoolVar(&f.quiet, "quiet", false, "do not show the progress bar")
 	return cmd
+}
+
+// loadSimConfig reads and checks a scenario file.
+func loadSimConfig(path string) (sim.Scenario, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return sim.Scenario{}, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, input.MaxScenarioBytes+1))
+	if err != nil {
+		return sim.Scenario{}, err
+	}
+	sc, err := input.ParseScenario(data, path)
+	if err != nil {
+		return sim.Scenario{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return sc, nil
 }
 
 func runSim(cmd *cobra.Command, f simFlags, args []string) error {

@@ -1,4 +1,4 @@
-package cli
+package input
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -23,8 +22,9 @@ import (
 // have.
 var unknownYAMLField = regexp.MustCompile(`field (\S+) not found in type \S+`)
 
-// maxSimConfig bounds a scenario file: a real one is a few hundred bytes.
-const maxSimConfig = 1 << 20
+// MaxScenarioBytes bounds a scenario file: a real one is a few hundred
+// bytes.
+const MaxScenarioBytes = 1 << 20
 
 // simDuration is a duration in a scenario file: a string such as "30ms"
 // or "1.5s".
@@ -136,30 +136,14 @@ type simFileFault struct {
 	Every  simDuration  `yaml:"every" json:"every"`
 }
 
-// loadSimConfig reads and checks a scenario file.
-func loadSimConfig(path string) (sim.Scenario, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return sim.Scenario{}, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxSimConfig+1))
-	if err != nil {
-		return sim.Scenario{}, err
-	}
-	sc, err := parseSimConfig(data, path)
-	if err != nil {
-		return sim.Scenario{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return sc, nil
-}
-
-// parseSimConfig decodes a scenario file, as JSON when name ends in .json
-// or the data starts with '{', as YAML otherwise, and validates it. Every
-// error names the field (or line) at fault.
-func parseSimConfig(data []byte, name string) (sim.Scenario, error) {
-	if len(data) > maxSimConfig {
-		return sim.Scenario{}, fmt.Errorf("larger than %d bytes", maxSimConfig)
+// ParseScenario decodes a scenario file of `warp sim --config`, as JSON
+// when name ends in .json or the data starts with '{', as YAML otherwise,
+// and validates it. name is the file's name; without a name field in the
+// file, the scenario is named after it. Every error names the field (or
+// line) at fault; data over MaxScenarioBytes is refused unread.
+func ParseScenario(data []byte, name string) (sim.Scenario, error) {
+	if len(data) > MaxScenarioBytes {
+		return sim.Scenario{}, fmt.Errorf("larger than %d bytes", MaxScenarioBytes)
 	}
 	var file simFile
 	trimmed := bytes.TrimSpace(data)
@@ -180,8 +164,9 @@ func parseSimConfig(data []byte, name string) (sim.Scenario, error) {
 				return sim.Scenario{}, errors.New("empty file")
 			}
 			// yaml names the Go type of a misplaced field; the
-			// file's author knows only the field.
-			msg := unknownYAMLField.ReplaceAllString(oneLine(err), "unknown field $1")
+			// file's author knows only the field. Its message
+			// is put on one line.
+			msg := unknownYAMLField.ReplaceAllString(strings.Join(strings.Fields(err.Error()), " "), "unknown field $1")
 			return sim.Scenario{}, fmt.Errorf("bad YAML: %s", msg)
 		}
 	}

@@ -1,13 +1,28 @@
-package cli
+package input
 
 import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"testing"
 )
+
+func TestWantsNDJSON(t *testing.T) {
+	for accept, want := range map[string]bool{
+		"":                                    false,
+		"text/event-stream":                   false,
+		"application/x-ndjson":                true,
+		"text/html, application/x-ndjson;q=1": true,
+		"APPLICATION/NDJSON":                  true,
+	} {
+		r, _ := http.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Accept", accept)
+		if got := WantsNDJSON(r); got != want {
+			t.Errorf("%q: %v", accept, got)
+		}
+	}
+}
 
 // FuzzWatchQuery feeds GET /v1/watch's query parser (and the Accept header
 // reader) any query string a client can send. It must never panic; what it
@@ -34,18 +49,21 @@ func FuzzWatchQuery(f *testing.F) {
 	f.Fuzz(func(t *testing.T, query, accept string) {
 		r := &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/v1/watch", RawQuery: query}, Header: http.Header{}}
 		r.Header.Set("Accept", accept)
-		_ = wantsNDJSON(r)
-		kind, target, e := watchTarget(r)
+		_ = WantsNDJSON(r)
+		kind, target, e := WatchTarget(r)
 		q := r.URL.Query()
 		if e != nil {
-			if e.status != http.StatusBadRequest || e.Field == "" || e.Code == "" {
+			if e.Status != http.StatusBadRequest || e.Field == "" || e.Code == "" {
 				t.Fatalf("refusal %+v: want a 400 naming a field", e)
 			}
-			w := httptest.NewRecorder()
-			writeAPIError(w, e)
-			body := bytes.TrimSuffix(w.Body.Bytes(), []byte("\n"))
+			// Encoded as the API answers it (internal/cli's writeJSON).
+			var w bytes.Buffer
+			if err := json.NewEncoder(&w).Encode(e); err != nil {
+				t.Fatal(err)
+			}
+			body := bytes.TrimSuffix(w.Bytes(), []byte("\n"))
 			if !json.Valid(body) || bytes.ContainsAny(body, "\n\r") {
-				t.Fatalf("refusal body is not one line of JSON: %q", w.Body.String())
+				t.Fatalf("refusal body is not one line of JSON: %q", w.String())
 			}
 			return
 		}
@@ -60,19 +78,19 @@ func FuzzWatchQuery(f *testing.F) {
 		}
 		switch {
 		case q.Has("key"):
-			if kind != watchKey || target != q.Get("key") || target == "" {
+			if kind != WatchKey || target != q.Get("key") || target == "" {
 				t.Fatalf("key query %q: kind %d target %q", query, kind, target)
 			}
 		case q.Has("lease"):
-			if kind != watchLease || target != q.Get("lease") || target == "" {
+			if kind != WatchLease || target != q.Get("lease") || target == "" {
 				t.Fatalf("lease query %q: kind %d target %q", query, kind, target)
 			}
 		case q.Has("prefix"):
-			if kind != watchPrefix || target != q.Get("prefix") {
+			if kind != WatchPrefix || target != q.Get("prefix") {
 				t.Fatalf("prefix query %q: kind %d target %q", query, kind, target)
 			}
 		default:
-			if kind != watchPrefix || target != "" {
+			if kind != WatchPrefix || target != "" {
 				t.Fatalf("all query %q: kind %d target %q", query, kind, target)
 			}
 		}

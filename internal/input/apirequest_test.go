@@ -1,4 +1,4 @@
-package cli
+package input
 
 import (
 	"encoding/json"
@@ -14,15 +14,15 @@ import (
 )
 
 func TestDecodePublishAccepts(t *testing.T) {
-	for body, want := range map[string]publishCall{
-		`{"keys":["a","b"]}`:       {keys: []string{"a", "b"}},
-		`{"key":"a","replicas":2}`: {keys: []string{"a"}, mode: "replicas", required: 2},
-		`{"keys":["a"],"zones":3}`: {keys: []string{"a"}, mode: "zones", required: 3},
+	for body, want := range map[string]Publish{
+		`{"keys":["a","b"]}`:       {Keys: []string{"a", "b"}},
+		`{"key":"a","replicas":2}`: {Keys: []string{"a"}, Mode: "replicas", Required: 2},
+		`{"keys":["a"],"zones":3}`: {Keys: []string{"a"}, Mode: "zones", Required: 3},
 		`{"keys":["a"],"zones":3,"zone_quorum":2,"timeout":"1.5s","scope":"global"}`: {
-			keys: []string{"a"}, mode: "zones", required: 3, zoneQuorum: 2, timeout: 1500 * time.Millisecond, scope: syncbus.ScopeGlobal},
-		" \n{\"keys\":[\"a\"],\"scope\":\"local\"}\n ": {keys: []string{"a"}},
+			Keys: []string{"a"}, Mode: "zones", Required: 3, ZoneQuorum: 2, Timeout: 1500 * time.Millisecond, Scope: syncbus.ScopeGlobal},
+		" \n{\"keys\":[\"a\"],\"scope\":\"local\"}\n ": {Keys: []string{"a"}},
 	} {
-		got, e := decodePublish([]byte(body))
+		got, e := DecodePublish([]byte(body))
 		if e != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: %+v %+v, want %+v", body, got, e, want)
 		}
@@ -50,10 +50,10 @@ func FuzzDecodePublish(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		call, e := decodePublish(data)
+		call, e := DecodePublish(data)
 		if e != nil {
-			if e.status != http.StatusBadRequest && e.status != http.StatusRequestEntityTooLarge {
-				t.Fatalf("status %d", e.status)
+			if e.Status != http.StatusBadRequest && e.Status != http.StatusRequestEntityTooLarge {
+				t.Fatalf("status %d", e.Status)
 			}
 			if e.Field == "" || e.Code == "" || strings.ContainsAny(e.Error, "\n\r") {
 				t.Fatalf("refusal without a field or on several lines: %+v", e)
@@ -63,54 +63,54 @@ func FuzzDecodePublish(f *testing.F) {
 			}
 			return
 		}
-		if len(call.keys) == 0 || len(call.keys) > maxPublishKeys {
-			t.Fatalf("%d keys accepted", len(call.keys))
+		if len(call.Keys) == 0 || len(call.Keys) > MaxPublishKeys {
+			t.Fatalf("%d keys accepted", len(call.Keys))
 		}
-		for _, k := range call.keys {
+		for _, k := range call.Keys {
 			if k == "" || len(k) > wire.MaxKeyLen {
 				t.Fatalf("key of %d bytes accepted", len(k))
 			}
 		}
-		switch call.mode {
+		switch call.Mode {
 		case "":
-			if call.required != 0 || call.zoneQuorum != 0 {
+			if call.Required != 0 || call.ZoneQuorum != 0 {
 				t.Fatalf("figures without a mode: %+v", call)
 			}
 		case "replicas", "zones":
-			if call.required < 1 || call.required > maxAwaitCount {
-				t.Fatalf("required %d accepted", call.required)
+			if call.Required < 1 || call.Required > maxAwaitCount {
+				t.Fatalf("required %d accepted", call.Required)
 			}
 		default:
-			t.Fatalf("mode %q", call.mode)
+			t.Fatalf("mode %q", call.Mode)
 		}
-		if call.zoneQuorum != 0 && (call.mode != "zones" || call.zoneQuorum < 0) {
-			t.Fatalf("zone quorum %d with mode %q", call.zoneQuorum, call.mode)
+		if call.ZoneQuorum != 0 && (call.Mode != "zones" || call.ZoneQuorum < 0) {
+			t.Fatalf("zone quorum %d with mode %q", call.ZoneQuorum, call.Mode)
 		}
-		if call.timeout < 0 || call.timeout > maxAwaitTimeout {
-			t.Fatalf("timeout %v accepted", call.timeout)
+		if call.Timeout < 0 || call.Timeout > MaxAwaitTimeout {
+			t.Fatalf("timeout %v accepted", call.Timeout)
 		}
 		// Round trip: the call, written as a request, decodes to itself.
-		req := publishRequest{Keys: call.keys}
-		switch call.mode {
+		req := PublishRequest{Keys: call.Keys}
+		switch call.Mode {
 		case "replicas":
-			req.Replicas = &call.required
+			req.Replicas = &call.Required
 		case "zones":
-			req.Zones = &call.required
+			req.Zones = &call.Required
 		}
-		if call.zoneQuorum > 0 {
-			req.ZoneQuorum = &call.zoneQuorum
+		if call.ZoneQuorum > 0 {
+			req.ZoneQuorum = &call.ZoneQuorum
 		}
-		if call.timeout > 0 {
-			req.Timeout = call.timeout.String()
+		if call.Timeout > 0 {
+			req.Timeout = call.Timeout.String()
 		}
-		if call.scope == syncbus.ScopeGlobal {
+		if call.Scope == syncbus.ScopeGlobal {
 			req.Scope = "global"
 		}
 		body, err := json.Marshal(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, e := decodePublish(body)
+		again, e := DecodePublish(body)
 		if e != nil || !reflect.DeepEqual(again, call) {
 			t.Fatalf("round trip of %s: %+v %+v, want %+v", body, again, e, call)
 		}
@@ -121,7 +121,7 @@ func FuzzDecodeRevoke(f *testing.F) {
 	f.Add([]byte(`{"lease":"l1"}`))
 	f.Add([]byte(`{"lease":""}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		lease, e := decodeRevoke(data)
+		lease, e := DecodeRevoke(data)
 		if e != nil {
 			if e.Field == "" {
 				t.Fatalf("refusal without a field: %+v", e)
