@@ -23,6 +23,9 @@ type originKey struct {
 type window struct {
 	last    uint64
 	started bool
+	// from is the lowest number the window accounts for: the first it
+	// accepted, or the one after the digest that began it.
+	from uint64
 	// clock is the origin's clock as seen from here, for coveredByResync.
 	clock originClock
 	seen  time.Time
@@ -33,7 +36,7 @@ type window struct {
 func (w *window) accept(seq uint64) (fresh, gap bool) {
 	switch {
 	case !w.started:
-		w.started, w.last = true, seq
+		w.started, w.last, w.from = true, seq, seq
 		return true, false
 	case seq <= w.last:
 		return false, false
@@ -276,7 +279,9 @@ func (c *Core) onEvents(s *scratch, reply string) {
 
 // onDigest learns a publisher's highest number: the last events of a
 // burst that never arrived show as a gap here, as a later frame would
-// show them.
+// show them. Its Start reports events the publisher failed to send (see
+// sender.sendDigest): a window that begins after them never saw their
+// numbers go by, and resyncs on the digest.
 func (c *Core) onDigest(d *wire.Digest) {
 	if d.Origin == c.name {
 		return
@@ -289,12 +294,20 @@ func (c *Core) onDigest(d *wire.Digest) {
 	case w == nil:
 		// Nothing heard of this incarnation: its events, if any, came
 		// before this node listened. Start from here.
-		c.recv.windows[k] = &window{last: d.Seq, started: true, seen: time.Now()}
+		w = &window{last: d.Seq, started: true, from: d.Seq + 1, seen: time.Now()}
+		c.recv.windows[k] = w
 	case d.Seq > w.last:
 		// A digest has no Time: the missing events are placed only by a
 		// resync still to come.
 		gap = w.started && !c.recv.down
 		w.last, w.started, w.seen = d.Seq, true, time.Now()
+	}
+	if d.Start < d.Seq && d.Start+1 < w.from {
+		// Events numbered after Start, before this window's first, were
+		// lost on the way (or came before this node listened: a resync
+		// more rather than a silent loss). One resync covers them.
+		gap = gap || !c.recv.down
+		w.from = d.Start + 1
 	}
 	c.recv.mu.Unlock()
 	if gap {

@@ -53,6 +53,10 @@ type sender struct {
 	// sentSeq is the highest number whose send ended, under sendMu;
 	// digestSeq the highest a Digest announced.
 	sentSeq, digestSeq uint64
+	// lostFrom is the first number of the earliest send that failed since
+	// the last Digest announcing a loss left (0: none), under sendMu: see
+	// sendDigest.
+	lostFrom uint64
 	// sendMu orders the sends of run and of the fast path: a frame with
 	// higher numbers never leaves before one with lower numbers.
 	sendMu  sync.Mutex
@@ -233,6 +237,15 @@ func (s *sender) sendDirect(ev *wire.Event) {
 		c.c.publishErrors.Add(1)
 		c.c.sendErrors.Add(1)
 		c.refuseSend(err, 1)
+		s.lost(ev.Seq)
+	}
+}
+
+// lost notes, under sendMu, that the events numbered from first did not
+// leave.
+func (s *sender) lost(first uint64) {
+	if s.lostFrom == 0 || first < s.lostFrom {
+		s.lostFrom = first
 	}
 }
 
@@ -240,14 +253,27 @@ func (s *sender) sendDirect(ev *wire.Event) {
 // since the last announcement: a receiver that missed the last frames of
 // a burst learns it from the digest (no later frame would show the gap).
 // It holds sendMu, so the digest leaves after the frames it covers.
+//
+// Its Start says, as on the mesh, that every event numbered after it was
+// meant for every receiver: normally Start is Seq (no claim), but after
+// failed sends it is the number before the first lost one, until a digest
+// saying so has left. A receiver that heard nothing of this node since
+// before the loss (it forgot the node's numbering during a long outage of
+// this node alone, or first heard of it after) cannot see the gap in the
+// numbers, and resyncs on the digest instead.
 func (s *sender) sendDigest() {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
-	if s.sentSeq == s.digestSeq {
+	if s.sentSeq == s.digestSeq && s.lostFrom == 0 {
 		return
 	}
 	c := s.c
-	body, err := wire.AppendDigest(nil, &wire.Digest{Origin: c.name, Boot: c.boot, Seq: s.sentSeq}, false)
+	d := wire.Digest{Origin: c.name, Boot: c.boot, Seq: s.sentSeq, Start: s.sentSeq}
+	notice := s.lostFrom
+	if notice != 0 {
+		d.Start = notice - 1
+	}
+	body, err := wire.AppendDigest(nil, &d, false)
 	if err != nil {
 		c.log.Error("bridge: encoding a digest", "err", err)
 		return
@@ -267,6 +293,9 @@ func (s *sender) sendDigest() {
 		return
 	}
 	s.digestSeq = s.sentSeq
+	if s.lostFrom == notice {
+		s.lostFrom = 0
+	}
 }
 
 // loaded reports whether events flow fast enough for lingering to fill
@@ -311,7 +340,7 @@ func (s *sender) drain(closing bool) {
 		return
 	}
 	s.sendMu.Lock()
-	last := batch[len(batch)-1].Seq
+	first, last := batch[0].Seq, batch[len(batch)-1].Seq
 	defer func() {
 		s.sentSeq = last
 		s.sendMu.Unlock()
@@ -374,6 +403,7 @@ func (s *sender) drain(closing bool) {
 		c.c.publishErrors.Add(uint64(len(batch)))
 		c.c.sendErrors.Add(1)
 		c.refuseSend(err, len(batch))
+		s.lost(first)
 	}
 }
 

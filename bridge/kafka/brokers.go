@@ -62,7 +62,7 @@ func NewKafkaBusFromBrokers(brokers []string, topic string, opts ...Option) (*Ka
 	random := hex.EncodeToString(suffix[:])
 	own := &owned{
 		groupID:  fmt.Sprintf("warp.%s.%s.%s", topic, topicSafe(cfg.NodeName), random),
-		ackTopic: fmt.Sprintf("%.200s.acks.%s", topic, random),
+		ackTopic: ackTopicPrefix(topic) + random,
 	}
 	sc := sarama.NewConfig()
 	if o.sarama != nil {
@@ -196,4 +196,22 @@ func (o *owned) close(link *bridge.Link) error {
 		link.Logger().Warn("kafka: closing", "err", err)
 	}
 	return err
+}
+
+// ackTopicPrefix is how the acknowledgement topics of a bus on topic
+// begin; 16 hex digits follow.
+func ackTopicPrefix(topic string) string {
+	return fmt.Sprintf("%.200s.acks.", topic)
+}
+
+// isAckTopic reports whether name is shaped as the acknowledgement topic
+// of a bus on topic: receivers produce acks only there, so a record's
+// ReplyHeader cannot send them to any other topic.
+func isAckTopic(topic, name string) bool {
+	random, ok := strings.CutPrefix(name, ackTopicPrefix(topic))
+	if !ok || len(random) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(random)
+	return err == nil
 }

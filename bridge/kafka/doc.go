@@ -47,9 +47,20 @@
 // sarama reconnects to brokers by itself; the bus retries the group's
 // sessions with a backoff. On an idle bus Publish produces the event
 // itself (one round trip to the broker); under load it queues it for the
-// bus's sender, which batches with SendMessages; a send that fails is logged and counted
-// in Metrics.PublishErrors, and receivers resync on the gap in the node's
-// numbering. When the consumer group is closed under the bus, Health
+// bus's sender, which batches with SendMessages. Sarama's calls take no
+// context and, while a broker is away, wait out retries and the
+// producer's circuit breaker (ten seconds once open), so the bus waits
+// for a produce at most WithSendTimeout (default 5s): a send that fails
+// or times out is logged, counted in Metrics.PublishErrors, and the
+// receivers resync for its events — on the gap in the node's numbering,
+// or, when they forgot the node during a long outage of its own, on its
+// next digest, which names the lost numbers.
+//
+// Sarama reports no connection state, so the bus takes it from its
+// produces (presence goes out every interval): after a failed one Health
+// reports Connected false; after the next successful one the bus counts a
+// reconnection and every subscription gets one resync, as on the pub/sub
+// bridges. When the consumer group is closed under the bus, Health
 // reports it and every call returns an error matching
 // bridge.ErrUnavailable.
 //

@@ -15,8 +15,9 @@ import (
 // record value (mode 0) or a frame body that the target seals with the
 // cluster's key first (mode 1), so the fuzzer reaches past the
 // authentication into every frame the bus handles; reply, when not empty,
-// travels in the ReplyHeader (a bus acknowledges there when it is a topic
-// name, and on its own topic otherwise). For each input: no panic; a
+// travels in the ReplyHeader (a bus acknowledges there when it is shaped
+// as an acknowledgement topic of the bus's topic, and on its own topic
+// otherwise). For each input: no panic; a
 // record that is not a valid frame for this node is exactly one drop,
 // counted under the reason wire (or the bridge) gives, and delivers
 // nothing; a valid Events frame delivers a subsequence of its events, each

@@ -21,7 +21,9 @@ const DefaultReadyTimeout = 10 * time.Second
 // ReplyHeader is the record header naming the topic where a publisher
 // reads its acknowledgements, when it has one of its own (a bus of
 // NewKafkaBusFromBrokers). Without it, receivers acknowledge on the bus's
-// topic.
+// topic; they honour it only when it names a topic shaped as such a bus's
+// acknowledgement topic ("<topic>.acks." and 16 hex digits), so a record
+// cannot have acks produced to any other topic.
 const ReplyHeader = "warp-reply"
 
 // KafkaBus is a syncbus.Bus over a Kafka topic. Its methods are those of
@@ -42,6 +44,7 @@ type KafkaBus struct {
 	ready        chan struct{} // closed once the group first has its assignment and position
 	readyOnce    sync.Once
 	readyTimeout time.Duration
+	closeTimeout time.Duration // what Close waits for produces under way
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -49,6 +52,12 @@ type KafkaBus struct {
 	closeOnce sync.Once
 	own       *owned // what NewKafkaBusFromBrokers made
 	closing   atomic.Bool
+
+	// sends tracks the produce goroutines, which may outlive the send
+	// that started them (see produce); unreachable is true from a failed
+	// produce until one succeeds.
+	sends       sync.WaitGroup
+	unreachable atomic.Bool
 }
 
 var (
@@ -127,6 +136,7 @@ func start(producer sarama.SyncProducer, group sarama.ConsumerGroup, topic, ackT
 		b.readyTimeout = DefaultReadyTimeout
 	}
 	b.readyTimeout = time.Duration(float64(b.readyTimeout) * cfg.TimeScale)
+	b.closeTimeout = min(cfg.SendTimeout, time.Duration(float64(2*time.Second)*cfg.TimeScale))
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.Core, b.link = bridge.NewCore(cfg, &transport{b})
 	b.wg.Add(2)
@@ -328,10 +338,76 @@ func (b *KafkaBus) Close() error {
 		}
 		b.wg.Wait()
 		if b.own != nil {
-			err = b.own.close(b.link)
+			err = b.own.close(b.link) // closing the producer ends its sends
+			b.sends.Wait()
+			return
 		}
+		b.waitSends()
 	})
 	return err
+}
+
+// waitSends waits, bounded, for produces still under way on the caller's
+// producer: sarama answers them only once its retries are spent or the
+// producer is closed.
+func (b *KafkaBus) waitSends() {
+	done := make(chan struct{})
+	go func() {
+		b.sends.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(b.closeTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		b.link.Logger().Warn("kafka: produces still unanswered at Close; they end when the producer is closed", "topic", b.topic)
+	}
+}
+
+// produce runs send, a call of the SyncProducer, bounded by ctx. Sarama's
+// calls take no context, and while the broker is away they wait out
+// retries, metadata refreshes and the producer's circuit breaker (ten
+// seconds once open): far beyond the bus's SendTimeout, and presence and
+// acknowledgements would wait behind them. A call that outlives ctx goes
+// on in its goroutine (the message holds a copy of the frame), which the
+// bus tracks and Close waits for.
+//
+// Sarama reports no connection state, so its answers stand for it: a
+// failed call makes the bus disconnected (Health says so, and the gaps
+// receivers see meanwhile wait for the resync to come), the next
+// successful one reconnected (every subscription gets one resync, as on
+// the pub/sub bridges).
+func (b *KafkaBus) produce(ctx context.Context, send func() error) error {
+	done := make(chan error, 1)
+	b.sends.Add(1)
+	go func() {
+		defer b.sends.Done()
+		done <- send()
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("kafka: no answer from the broker: %w", ctx.Err())
+	}
+	b.report(err)
+	return mapErr(err)
+}
+
+// report tells the core of a failed produce after a successful one, or
+// the reverse.
+func (b *KafkaBus) report(err error) {
+	switch {
+	case err == nil:
+		if b.unreachable.CompareAndSwap(true, false) {
+			b.link.Reconnected()
+		}
+	case b.closing.Load() || errors.Is(err, sarama.ErrClosedClient):
+		// Our own Close, or the caller closed the producer: not an outage.
+	case b.unreachable.CompareAndSwap(false, true):
+		b.link.Disconnected(err)
+	}
 }
 
 // transport produces frames on the topic, keyed by node name, with the
@@ -339,18 +415,20 @@ func (b *KafkaBus) Close() error {
 // or to the topic.
 type transport struct{ b *KafkaBus }
 
-func (t *transport) Publish(_ context.Context, frames [][]byte) error {
+func (t *transport) Publish(ctx context.Context, frames [][]byte) error {
 	b := t.b
 	msgs := make([]*sarama.ProducerMessage, len(frames))
 	key := b.key
 	for i, f := range frames {
-		m := &sarama.ProducerMessage{Topic: b.topic, Key: key, Value: sarama.ByteEncoder(f)}
+		// The transport must not keep frames: the message gets a copy,
+		// which a produce that outlives its ctx may still read.
+		m := &sarama.ProducerMessage{Topic: b.topic, Key: key, Value: sarama.ByteEncoder(append([]byte(nil), f...))}
 		if b.ackTopic != "" {
 			m.Headers = []sarama.RecordHeader{{Key: []byte(ReplyHeader), Value: []byte(b.ackTopic)}}
 		}
 		msgs[i] = m
 	}
-	return mapErr(b.producer.SendMessages(msgs))
+	return b.produce(ctx, func() error { return b.producer.SendMessages(msgs) })
 }
 
 // InlineAcks reports that the bus acknowledges from the goroutine that
@@ -359,15 +437,15 @@ func (t *transport) Publish(_ context.Context, frames [][]byte) error {
 // otherwise wait behind a goroutine hop (see bridge.InlineAcker).
 func (t *transport) InlineAcks() bool { return true }
 
-func (t *transport) Ack(_ context.Context, origin, reply string, frame []byte) error {
+func (t *transport) Ack(ctx context.Context, origin, reply string, frame []byte) error {
 	topic := t.b.topic
-	if reply != "" && checkTopic("reply", reply) == nil {
+	if reply != "" && isAckTopic(t.b.topic, reply) {
 		topic = reply
 	}
-	_, _, err := t.b.producer.SendMessage(&sarama.ProducerMessage{
-		Topic: topic, Key: sarama.StringEncoder(origin), Value: sarama.ByteEncoder(frame),
-	})
-	return mapErr(err)
+	msg := &sarama.ProducerMessage{
+		Topic: topic, Key: sarama.StringEncoder(origin), Value: sarama.ByteEncoder(append([]byte(nil), frame...)),
+	}
+	return t.b.produce(ctx, func() error { _, _, err := t.b.producer.SendMessage(msg); return err })
 }
 
 // mapErr maps the client's errors to syncbus's sentinels at the package

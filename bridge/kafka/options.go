@@ -61,6 +61,12 @@ func WithBatchSize(n int) Option { return core(bridge.WithBatchSize(n)) }
 // whose ctx has no deadline (default 5s).
 func WithAckTimeout(d time.Duration) Option { return core(bridge.WithAckTimeout(d)) }
 
+// WithSendTimeout bounds one produce to the broker (default 5s). Sarama's
+// calls take no context: the bus stops waiting at this bound, counts the
+// send as failed (receivers resync for the events it held) and reports
+// the broker unreachable; the produce goes on until sarama answers.
+func WithSendTimeout(d time.Duration) Option { return core(bridge.WithSendTimeout(d)) }
+
 // WithPresenceInterval sets how often the node announces itself (default
 // 1s); a node silent for three intervals counts as failed.
 func WithPresenceInterval(d time.Duration) Option { return core(bridge.WithPresenceInterval(d)) }

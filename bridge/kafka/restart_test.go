@@ -1,24 +1,20 @@
-//go:build !race
-
-// Under the race detector this test fails about one run in eight: after
-// the restart the receivers see no event of the publisher and get no
-// resync within the test's wait. In the run captured, one bus's
-// SyncProducer was hung in SendMessages for over 10s (the Kafka transport
-// does not pass its ctx, hence SendTimeout, to sarama). Until that is
-// understood it runs without the race detector only, where it passed
-// every run.
-
 package kafka_test
 
 import (
+	"context"
 	"net"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/IBM/sarama"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/goleak"
 
 	kafkabus "github.com/warpmesh/warp/bridge/kafka"
+	"github.com/warpmesh/warp/internal/warptest"
+	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/syncbus/bustest"
 )
 
@@ -69,7 +65,7 @@ func (k *restartableKafka) stop() {
 
 // breakerTimer is the timer of sarama's circuit breaker, which a producer
 // opens after repeated failures: it sleeps 10s and outlives Close.
-var breakerTimer = goleak.IgnoreTopFunction("github.com/eapache/go-resiliency/breaker.(*Breaker).timer")
+var breakerTimer = goleak.IgnoreAnyFunction("github.com/eapache/go-resiliency/breaker.(*Breaker).timer")
 
 // TestRestartUnderLoad restarts the Kafka broker on the same port, with
 // its data, while one node publishes at a steady rate, and checks on every
@@ -110,4 +106,100 @@ func TestRestartUnderLoad(t *testing.T) {
 	load.finish(t)
 	t.Logf("publisher: %d publish errors counted; receivers: %d and %d gaps", buses[0].Metrics().PublishErrors,
 		buses[1].Health().Gaps, buses[2].Health().Gaps)
+}
+
+// stallingProducer is a SyncProducer whose calls hang while stalled, as
+// sarama's do while it waits out retries and its circuit breaker.
+type stallingProducer struct {
+	sarama.SyncProducer
+	mu      sync.Mutex
+	stalled chan struct{} // closed to release; nil when not stalled
+}
+
+func (s *stallingProducer) stall() {
+	s.mu.Lock()
+	s.stalled = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *stallingProducer) release() {
+	s.mu.Lock()
+	close(s.stalled)
+	s.stalled = nil
+	s.mu.Unlock()
+}
+
+func (s *stallingProducer) wait() {
+	s.mu.Lock()
+	ch := s.stalled
+	s.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+func (s *stallingProducer) SendMessage(m *sarama.ProducerMessage) (int32, int64, error) {
+	s.wait()
+	return s.SyncProducer.SendMessage(m)
+}
+
+func (s *stallingProducer) SendMessages(m []*sarama.ProducerMessage) error {
+	s.wait()
+	return s.SyncProducer.SendMessages(m)
+}
+
+// TestSendTimeoutBoundsAStalledProducer: while the producer hangs, each
+// send gives up at the send timeout, the bus reports itself disconnected
+// (its Health) instead of waiting, and once the producer answers again the
+// bus reconnects and resyncs its subscriptions, once. The produces left
+// running end with the producer; Close leaves no goroutine behind.
+func TestSendTimeoutBoundsAStalledProducer(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore, metricsArbiter) })
+	kc := startKafka(t)
+	topic := newTopic(t, kc, 1)
+	p, g := handles(t, kc, "stall")
+	sp := &stallingProducer{SyncProducer: p}
+	b := kafkabus.NewKafkaBus(sp, g, topic, kafkabus.WithNodeName("stall"), kafkabus.WithSaramaConfig(saramaConfig()),
+		kafkabus.WithPresenceInterval(50*time.Millisecond), kafkabus.WithSendTimeout(100*time.Millisecond))
+	t.Cleanup(func() {
+		_ = b.Close()
+		_ = g.Close()
+		_ = p.Close()
+	})
+	ctx := context.Background()
+	ch, err := b.SubscribePrefix(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.Health().Connected {
+		t.Fatal("not connected before the stall")
+	}
+
+	sp.stall()
+	if err := b.Publish(ctx, "k"); err != nil {
+		t.Fatal(err) // queued: the send fails later, counted
+	}
+	warptest.Eventually(t, 10*time.Second, func() bool { return !b.Health().Connected }, "the bus reports the stalled broker")
+	warptest.Eventually(t, 10*time.Second, func() bool { return b.Metrics().PublishErrors >= 1 }, "the send of k gives up")
+
+	sp.release()
+	warptest.Eventually(t, 10*time.Second, func() bool { return b.Health().Connected }, "the bus reconnects")
+	if n := b.Health().Reconnects; n != 1 {
+		t.Errorf("reconnects %d, want 1", n)
+	}
+	// The publisher delivered k to its own subscription at publish; the
+	// reconnection resyncs it.
+	var got []syncbus.Event
+	warptest.Eventually(t, 10*time.Second, func() bool {
+		select {
+		case ev := <-ch:
+			got = append(got, ev)
+		default:
+		}
+		return len(got) == 2
+	}, "k, then a resync")
+	if got[0].Key != "k" || got[1].Op != syncbus.OpResync {
+		t.Fatalf("got %+v, want k then a resync", got)
+	}
 }

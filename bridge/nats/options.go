@@ -60,6 +60,11 @@ func WithBatchSize(n int) Option { return core(bridge.WithBatchSize(n)) }
 // whose ctx has no deadline (default 5s).
 func WithAckTimeout(d time.Duration) Option { return core(bridge.WithAckTimeout(d)) }
 
+// WithSendTimeout bounds one send to the broker (default 5s). nats.go's
+// publish only buffers, so on this bus it bounds the constructor's first
+// flush to the server.
+func WithSendTimeout(d time.Duration) Option { return core(bridge.WithSendTimeout(d)) }
+
 // WithPresenceInterval sets how often the node announces itself (default
 // 1s); a node silent for three intervals counts as failed.
 func WithPresenceInterval(d time.Duration) Option { return core(bridge.WithPresenceInterval(d)) }

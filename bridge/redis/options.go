@@ -58,6 +58,11 @@ func WithBatchSize(n int) Option { return core(bridge.WithBatchSize(n)) }
 // whose ctx has no deadline (default 5s).
 func WithAckTimeout(d time.Duration) Option { return core(bridge.WithAckTimeout(d)) }
 
+// WithSendTimeout bounds one send of frames to the broker (default 5s).
+// A send that fails or times out is counted, and receivers resync for the
+// events it held.
+func WithSendTimeout(d time.Duration) Option { return core(bridge.WithSendTimeout(d)) }
+
 // WithPresenceInterval sets how often the node announces itself (default
 // 1s); a node silent for three intervals counts as failed.
 func WithPresenceInterval(d time.Duration) Option { return core(bridge.WithPresenceInterval(d)) }
