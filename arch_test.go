@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -81,6 +82,7 @@ var allowedImports = map[string][]string{
 	"bridge/nats":               {"wire", "zones", "syncbus", "bridge", "internal/"},
 	"bridge/kafka":              {"wire", "zones", "syncbus", "bridge", "internal/"},
 	"bridge/redis":              {"wire", "zones", "syncbus", "bridge", "internal/"},
+	"bridge/bridgetest":         {"bridge", "wire", "syncbus", "internal/"}, // and no broker: brokerDeps
 	"sim":                       {"mesh", "membership", "zones", "wire", "syncbus", "internal/"},
 	"cmd":                       {"*"},
 	"internal/cli":              {"*"},
@@ -112,6 +114,21 @@ var brokerClients = []string{
 	"github.com/nats-io/nats.go",
 	"github.com/IBM/sarama",
 	"github.com/redis/go-redis/v9",
+}
+
+// brokerDeps are the brokers' clients, servers and fakes. A package that
+// helps tests (its name ends in "test") depends on none of them, unless
+// its rule allows it every import: the bridges' shared harnesses are
+// imported by each bridge's tests, and must not link the others' brokers.
+var brokerDeps = append([]string{"github.com/nats-io/nats-server/v2", "github.com/twmb/franz-go"}, brokerClients...)
+
+func isBrokerDep(dep string) bool {
+	for _, bad := range brokerDeps {
+		if dep == bad || strings.HasPrefix(dep, bad+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func ruleFor(rel string) (string, []string) {
@@ -149,6 +166,13 @@ func TestImportDirection(t *testing.T) {
 				t.Errorf("%s imports %s; %s may import only %v", rel, irel, rule, allowed)
 			}
 		}
+		if isTestHelper(rel) && !slices.Contains(allowed, "*") {
+			for _, dep := range p.Deps {
+				if isBrokerDep(dep) {
+					t.Errorf("%s, a test helper, depends on the broker %s", rel, dep)
+				}
+			}
+		}
 		if rel == "cmd/warp" || strings.HasPrefix(rel, "internal/cli") || rule == "internal/bench" || isTestHelper(rel) || rule == "sim" {
 			continue
 		}
@@ -179,12 +203,9 @@ func TestInputLinksNoBroker(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
-	brokers := append([]string{"github.com/nats-io/nats-server/v2", "github.com/twmb/franz-go"}, brokerClients...)
 	for _, dep := range strings.Fields(string(out)) {
-		for _, bad := range brokers {
-			if dep == bad || strings.HasPrefix(dep, bad+"/") {
-				t.Errorf("internal/input's tests depend on %s", dep)
-			}
+		if isBrokerDep(dep) {
+			t.Errorf("internal/input's tests depend on %s", dep)
 		}
 	}
 }

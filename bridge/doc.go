@@ -28,7 +28,8 @@
 // through Quorum, which each bridge package supplies. No broker client is
 // imported here: each lives in its own bridge package, so importing the
 // gateway never pulls in Kafka. bridge/gatewaytest is the gateway scenario
-// every transport's tests run.
+// every transport's tests run, and bridge/bridgetest holds the harnesses
+// of their FuzzReceive and TestRestartUnderLoad.
 //
 // # Frames on a broker
 //

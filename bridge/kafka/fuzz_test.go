@@ -7,6 +7,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/warpmesh/warp/bridge/bridgetest"
 	kafkabus "github.com/warpmesh/warp/bridge/kafka"
 )
 
@@ -26,17 +27,17 @@ func FuzzReceive(f *testing.F) {
 	kc := startKafka(f)
 	topic := newTopic(f, kc, 1)
 	p, g := handles(f, kc, "rx")
-	h := newRxHarness(f)
-	b := &ownedBus{KafkaBus: kafkabus.NewKafkaBus(p, g, topic, kafkabus.WithNodeName(h.name), kafkabus.WithSecretKeys(h.key),
-		kafkabus.WithLabel(h.label), kafkabus.WithPresenceInterval(time.Minute),
+	h := bridgetest.NewReceiveHarness(f)
+	b := &ownedBus{KafkaBus: kafkabus.NewKafkaBus(p, g, topic, kafkabus.WithNodeName(h.Name), kafkabus.WithSecretKeys(h.Key),
+		kafkabus.WithLabel(h.Label), kafkabus.WithPresenceInterval(time.Minute),
 		kafkabus.WithLogger(slog.New(slog.DiscardHandler))), producer: p, group: g}
 	f.Cleanup(func() { _ = b.Close() })
-	h.start(f, b, kafkabus.Boot(b.KafkaBus))
-	for _, s := range h.seeds(f) {
-		f.Add(s.mode, s.data, "")
+	h.Start(f, b, kafkabus.Boot(b.KafkaBus))
+	for _, s := range h.Seeds(f) {
+		f.Add(s.Mode, s.Data, "")
 	}
-	f.Add(byte(1), h.seeds(f)[1].data, topic) // acknowledgements on the bus's topic, named
-	f.Add(byte(1), h.seeds(f)[1].data, "no such topic!")
+	f.Add(byte(1), h.Seeds(f)[1].Data, topic) // acknowledgements on the bus's topic, named
+	f.Add(byte(1), h.Seeds(f)[1].Data, "no such topic!")
 	f.Fuzz(func(t *testing.T, mode byte, data []byte, reply string) {
 		if kafkaTopic(reply) && reply != topic {
 			// A record may name any topic; the bus then produces its
@@ -49,7 +50,7 @@ func FuzzReceive(f *testing.F) {
 		if reply != "" {
 			headers = []*sarama.RecordHeader{nil, {Key: []byte("other"), Value: []byte("x")}, {Key: []byte(kafkabus.ReplyHeader), Value: []byte(reply)}}
 		}
-		h.check(t, mode, data, func(msg []byte) { kafkabus.Consume(b.KafkaBus, msg, headers) })
+		h.Check(t, mode, data, func(msg []byte) { kafkabus.Consume(b.KafkaBus, msg, headers) })
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/goleak"
 
+	"github.com/warpmesh/warp/bridge/bridgetest"
 	kafkabus "github.com/warpmesh/warp/bridge/kafka"
 	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/syncbus"
@@ -85,25 +86,17 @@ func TestRestartUnderLoad(t *testing.T) {
 	// forgets a publisher's numbering after 60 silent intervals, and an
 	// outage under the race detector can outlast 12s.
 	buses := cluster(t, kc.c, false, nodes, kafkabus.WithPresenceInterval(time.Second))
-	load := newLoad(t, buses[0], buses[1], buses[2])
-	t.Cleanup(func() {
-		for _, b := range buses {
-			_ = b.Close()
-		}
-		for _, s := range load.subs {
-			<-s.c.Done()
-		}
-	})
-	load.start(5 * time.Millisecond)
-	load.waitPublished(t, 40, "before the restart")
+	load := bridgetest.NewLoad(t, buses[0], buses[1], buses[2])
+	load.Start(5 * time.Millisecond)
+	load.WaitPublished(t, 40, "before the restart")
 
 	kc.stop()
 	// Each publish waits out the producer's retries while the broker is
 	// down (about a third of a second): ten are enough to make a gap.
-	load.waitPublished(t, 10, "during the outage")
+	load.WaitPublished(t, 10, "during the outage")
 	kc.start()
-	load.waitPublished(t, 40, "after the restart")
-	load.finish(t)
+	load.WaitPublished(t, 40, "after the restart")
+	load.Finish(t)
 	t.Logf("publisher: %d publish errors counted; receivers: %d and %d gaps", buses[0].Metrics().PublishErrors,
 		buses[1].Health().Gaps, buses[2].Health().Gaps)
 }

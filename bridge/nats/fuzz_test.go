@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/warpmesh/warp/bridge/bridgetest"
 	natsbus "github.com/warpmesh/warp/bridge/nats"
 )
 
@@ -22,20 +23,20 @@ func FuzzReceive(f *testing.F) {
 	srv := startServer(f)
 	nc := srv.connect(f, "fuzz")
 	f.Cleanup(nc.Close)
-	h := newRxHarness(f)
-	b := natsbus.NewNATSBus(nc, newSubject(), natsbus.WithNodeName(h.name), natsbus.WithSecretKeys(h.key),
-		natsbus.WithLabel(h.label), natsbus.WithPresenceInterval(time.Minute),
+	h := bridgetest.NewReceiveHarness(f)
+	b := natsbus.NewNATSBus(nc, newSubject(), natsbus.WithNodeName(h.Name), natsbus.WithSecretKeys(h.Key),
+		natsbus.WithLabel(h.Label), natsbus.WithPresenceInterval(time.Minute),
 		natsbus.WithLogger(slog.New(slog.DiscardHandler)))
 	f.Cleanup(func() { _ = b.Close() })
-	h.start(f, b, natsbus.Boot(b))
-	for _, s := range h.seeds(f) {
-		f.Add(s.mode, s.data, "_INBOX.seed")
+	h.Start(f, b, natsbus.Boot(b))
+	for _, s := range h.Seeds(f) {
+		f.Add(s.Mode, s.Data, "_INBOX.seed")
 	}
 	f.Fuzz(func(t *testing.T, mode byte, data []byte, reply string) {
 		if !natsSubject(reply) {
 			reply = "" // the server never delivers such a reply subject
 		}
-		h.check(t, mode, data, func(msg []byte) { natsbus.Receive(b, msg, reply) })
+		h.Check(t, mode, data, func(msg []byte) { natsbus.Receive(b, msg, reply) })
 	})
 }
 

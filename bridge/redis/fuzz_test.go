@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/bridge/bridgetest"
 	redisbus "github.com/warpmesh/warp/bridge/redis"
 )
 
@@ -19,17 +20,17 @@ import (
 // within wire's limits; a resync names the subscription.
 func FuzzReceive(f *testing.F) {
 	srv := startRedis(f)
-	h := newRxHarness(f)
+	h := bridgetest.NewReceiveHarness(f)
 	c := srv.client()
-	b := &ownedBus{RedisBus: redisbus.NewRedisBus(c, newChannel(), redisbus.WithNodeName(h.name), redisbus.WithSecretKeys(h.key),
-		redisbus.WithLabel(h.label), redisbus.WithPresenceInterval(time.Minute),
+	b := &ownedBus{RedisBus: redisbus.NewRedisBus(c, newChannel(), redisbus.WithNodeName(h.Name), redisbus.WithSecretKeys(h.Key),
+		redisbus.WithLabel(h.Label), redisbus.WithPresenceInterval(time.Minute),
 		redisbus.WithLogger(slog.New(slog.DiscardHandler))), client: c}
 	f.Cleanup(func() { _ = b.Close() })
-	h.start(f, b, redisbus.Boot(b.RedisBus))
-	for _, s := range h.seeds(f) {
-		f.Add(s.mode, s.data)
+	h.Start(f, b, redisbus.Boot(b.RedisBus))
+	for _, s := range h.Seeds(f) {
+		f.Add(s.Mode, s.Data)
 	}
 	f.Fuzz(func(t *testing.T, mode byte, data []byte) {
-		h.check(t, mode, data, func(msg []byte) { redisbus.Receive(b.RedisBus, string(msg)) })
+		h.Check(t, mode, data, func(msg []byte) { redisbus.Receive(b.RedisBus, string(msg)) })
 	})
 }

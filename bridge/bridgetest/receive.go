@@ -1,9 +1,4 @@
-package nats_test
-
-// The fuzz harness of FuzzReceive. This file is the same in bridge/nats,
-// bridge/kafka and bridge/redis (but for the package clause): the three
-// bridges share the receiving core, and each fuzzes it through its own bus
-// and its own way of handing a broker message over.
+package bridgetest
 
 import (
 	"bytes"
@@ -16,37 +11,51 @@ import (
 	"github.com/warpmesh/warp/wire"
 )
 
-// rxBus is what the harness needs of a bus.
-type rxBus interface {
+// ReceiveBus is what ReceiveHarness needs of a bus.
+type ReceiveBus interface {
 	Metrics() syncbus.Metrics
 	SubscribeAll(ctx context.Context) (<-chan syncbus.Event, error)
 }
 
-// rxHarness judges each input independently of the bus: an Opener of its
-// own, with the bus's key and label, sees exactly the inputs the bus sees,
-// in the same order, so its replay window agrees with the bus's.
-type rxHarness struct {
-	name, label string
-	key         []byte
-	boot        uint64
-	bus         rxBus
-	all         <-chan syncbus.Event
-	opener      *wire.Opener
-	sealer      *wire.Sealer // seals mode-1 bodies
+// ReceiveHarness is the judge of a bridge's FuzzReceive. It judges each
+// input independently of the bus: an Opener of its own, with the bus's key
+// and label, sees exactly the inputs the bus sees, in the same order, so
+// its replay window agrees with the bus's.
+//
+// A fuzz target builds its bus with Name, Key and Label, hands it to
+// Start, adds Seeds to the corpus and runs each input through Check. A
+// ReceiveHarness belongs to one fuzz target; it is not safe for concurrent
+// use.
+type ReceiveHarness struct {
+	// Name, Key and Label are what the bus must be built with: its node
+	// name, its only secret key and its cluster label. NewReceiveHarness
+	// sets them; they must not change.
+	Name, Label string
+	Key         []byte
+
+	boot   uint64
+	bus    ReceiveBus
+	all    <-chan syncbus.Event
+	opener *wire.Opener
+	sealer *wire.Sealer // seals mode-1 bodies
 }
 
-func newRxHarness(f *testing.F) *rxHarness {
-	h := &rxHarness{name: "rx", label: "fuzz", key: bytes.Repeat([]byte{7}, 32)}
-	kr, err := wire.NewKeyring(h.key)
+// NewReceiveHarness returns a harness for a bus named "rx" on the label
+// "fuzz".
+func NewReceiveHarness(f *testing.F) *ReceiveHarness {
+	h := &ReceiveHarness{Name: "rx", Label: "fuzz", Key: bytes.Repeat([]byte{7}, 32)}
+	kr, err := wire.NewKeyring(h.Key)
 	if err != nil {
 		f.Fatal(err)
 	}
-	h.opener = wire.NewOpener(kr, h.label)
-	h.sealer = wire.NewSealer(kr, h.label)
+	h.opener = wire.NewOpener(kr, h.Label)
+	h.sealer = wire.NewSealer(kr, h.Label)
 	return h
 }
 
-func (h *rxHarness) start(f *testing.F, b rxBus, boot uint64) {
+// Start watches b, whose boot ID is boot, through an all-keys
+// subscription. Call it once, before Seeds and Check.
+func (h *ReceiveHarness) Start(f *testing.F, b ReceiveBus, boot uint64) {
 	h.bus, h.boot = b, boot
 	all, err := b.SubscribeAll(context.Background())
 	if err != nil {
@@ -55,14 +64,16 @@ func (h *rxHarness) start(f *testing.F, b rxBus, boot uint64) {
 	h.all = all
 }
 
-type rxSeed struct {
-	mode byte
-	data []byte
+// Seed is one input of the seed corpus: Mode 0 is a message as a broker
+// hands it over, Mode 1 a frame body that Check seals first.
+type Seed struct {
+	Mode byte
+	Data []byte
 }
 
-// seeds returns valid frames of every type, sealed (mode 0) and as bodies
+// Seeds returns valid frames of every type, sealed (mode 0) and as bodies
 // (mode 1), and a few messages that are not frames at all.
-func (h *rxHarness) seeds(f *testing.F) []rxSeed {
+func (h *ReceiveHarness) Seeds(f *testing.F) []Seed {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 	id := func(b byte) (e syncbus.EventID) { e[0], e[15] = b, b; return e }
 	var bodies [][]byte
@@ -84,33 +95,33 @@ func (h *rxHarness) seeds(f *testing.F) []rxSeed {
 	}
 	gap := &wire.Events{Origin: "pub", Boot: 11, Events: []wire.Event{{Seq: 9, ID: id(9), Key: "user/9", Time: t0 + 20}}}
 	add(wire.AppendEvents(nil, gap, false))
-	own := &wire.Events{Origin: h.name, Boot: 1, Events: []wire.Event{{Seq: 1, ID: id(5), Key: "k"}}}
+	own := &wire.Events{Origin: h.Name, Boot: 1, Events: []wire.Event{{Seq: 1, ID: id(5), Key: "k"}}}
 	add(wire.AppendEvents(nil, own, false))
-	add(wire.AppendAcks(nil, &wire.Acks{Origin: h.name, Boot: h.boot, Acks: []wire.Ack{{Node: "pub", Seqs: []uint64{1, 2}}}}, false))
+	add(wire.AppendAcks(nil, &wire.Acks{Origin: h.Name, Boot: h.boot, Acks: []wire.Ack{{Node: "pub", Seqs: []uint64{1, 2}}}}, false))
 	add(wire.AppendDigest(nil, &wire.Digest{Origin: "pub", Boot: 11, Seq: 30, Start: 1}, false))
 	add(wire.AppendPresence(nil, &wire.Presence{Node: "peer", Zone: "z2", Boot: 3, Interval: time.Second}, false))
 	add(wire.AppendPresence(nil, &wire.Presence{Node: "peer", Zone: "z2", Boot: 3, Leaving: true}, false))
 	add(wire.AppendRepairRequest(nil, &wire.RepairRequest{Origin: "pub", Boot: 11, Ranges: []wire.SeqRange{{From: 1, To: 2}}}, false))
-	add(wire.AppendCredit(nil, &wire.Credit{Origin: "pub", Boot: 11, Node: h.name, NodeBoot: 1, Limit: 5}, false))
+	add(wire.AppendCredit(nil, &wire.Credit{Origin: "pub", Boot: 11, Node: h.Name, NodeBoot: 1, Limit: 5}, false))
 
-	var out []rxSeed
+	var out []Seed
 	for _, b := range bodies {
 		d, err := h.sealer.Seal(nil, b)
 		if err != nil {
 			f.Fatal(err)
 		}
-		out = append(out, rxSeed{0, d}, rxSeed{1, b})
+		out = append(out, Seed{0, d}, Seed{1, b})
 	}
 	other, _ := wire.NewKeyring(bytes.Repeat([]byte{8}, 32))
-	foreignKey, _ := wire.NewSealer(other, h.label).Seal(nil, bodies[0])
-	clear, _ := wire.NewSealer(nil, h.label).Seal(nil, bodies[0])
-	return append(out, rxSeed{0, nil}, rxSeed{0, []byte("hello, not a frame")}, rxSeed{0, []byte{wire.Marker}},
-		rxSeed{0, foreignKey}, rxSeed{0, clear})
+	foreignKey, _ := wire.NewSealer(other, h.Label).Seal(nil, bodies[0])
+	clear, _ := wire.NewSealer(nil, h.Label).Seal(nil, bodies[0])
+	return append(out, Seed{0, nil}, Seed{0, []byte("hello, not a frame")}, Seed{0, []byte{wire.Marker}},
+		Seed{0, foreignKey}, Seed{0, clear})
 }
 
 // expect returns the drop reason the bus must count for msg ("" when it
 // accepts it) and, for an accepted Events frame, its events.
-func (h *rxHarness) expect(msg []byte) (reason string, events []wire.Event) {
+func (h *ReceiveHarness) expect(msg []byte) (reason string, events []wire.Event) {
 	if !wire.IsFrame(msg) {
 		return "foreign", nil
 	}
@@ -128,7 +139,7 @@ func (h *rxHarness) expect(msg []byte) (reason string, events []wire.Event) {
 		if err := wire.DecodeEvents(body, &fr); err != nil {
 			return wire.Reason(err), nil
 		}
-		if fr.Origin == h.name {
+		if fr.Origin == h.Name {
 			if fr.Boot != h.boot {
 				return "own-name", nil
 			}
@@ -141,7 +152,7 @@ func (h *rxHarness) expect(msg []byte) (reason string, events []wire.Event) {
 		err = wire.DecodeDigest(body, new(wire.Digest))
 	case wire.FramePresence:
 		var p wire.Presence
-		if err = wire.DecodePresence(body, &p); err == nil && p.Node == h.name && p.Boot != h.boot {
+		if err = wire.DecodePresence(body, &p); err == nil && p.Node == h.Name && p.Boot != h.boot {
 			return "own-name", nil
 		}
 	default:
@@ -153,9 +164,14 @@ func (h *rxHarness) expect(msg []byte) (reason string, events []wire.Event) {
 	return "", nil
 }
 
-// check runs one input through receive and holds the bus to the
-// invariants.
-func (h *rxHarness) check(t *testing.T, mode byte, data []byte, receive func([]byte)) {
+// Check runs one input through receive, which must hand msg to the bus as
+// its broker would and return once the bus has handled it, and holds the
+// bus to the invariants: no panic; a message that is not a valid frame for
+// this node is exactly one drop, counted under the reason wire (or the
+// bridge) gives, and delivers nothing; a valid Events frame delivers a
+// subsequence of its events, each within wire's limits; a resync names
+// the subscription. Mode and data are as in Seed.
+func (h *ReceiveHarness) Check(t *testing.T, mode byte, data []byte, receive func(msg []byte)) {
 	msg := data
 	if mode&1 == 1 {
 		sealed, err := h.sealer.Seal(nil, data)

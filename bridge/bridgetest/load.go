@@ -1,9 +1,4 @@
-package redis_test
-
-// The load harness of TestRestartUnderLoad. This file is the same in
-// bridge/nats, bridge/kafka and bridge/redis (but for the package clause):
-// the test drives the same load across a broker restart on each bridge and
-// checks the same invariant, "loss is never silent".
+package bridgetest
 
 import (
 	"context"
@@ -20,30 +15,34 @@ import (
 // subscription on every receiving node, beside one prefix subscription.
 const loadKeys = 4
 
-// loadBus is what the harness needs of a bus.
-type loadBus interface {
+// settle bounds the wait, once the load stops, for each subscription to
+// receive the last event it covers.
+const settle = 10 * time.Second
+
+// LoadBus is what Load needs of a bus.
+type LoadBus interface {
 	syncbus.Bus
 	syncbus.PrefixSubscriber
 	Name() string
+	Close() error
 }
 
-// loadRun publishes load/0, load/1, … at a steady rate from one bus and
-// records every subscription of the others. Event i carries i in its
-// vector clock, so a subscription's deliveries name exactly which events
-// they are.
-type loadRun struct {
-	pub  loadBus
-	subs []*loadSub
+// Load publishes load/0, load/1, … at a steady rate from one bus and
+// records every subscription of the others: one to the prefix load/ and
+// one to each of its keys. Event i carries i in its vector clock, so a
+// subscription's deliveries name exactly which events they are.
+//
+// Its methods are called from the test's goroutine.
+type Load struct {
+	pub   LoadBus
+	buses []LoadBus // pub first, then the receivers
+	subs  []*loadSub
 
 	mu      sync.Mutex
 	started []time.Time // when the publish of event i began; zero if it returned an error
 	errs    int
 
-	// settle bounds the wait, once the load stops, for each subscription
-	// to receive the last event it covers (default 10s).
-	settle time.Duration
-
-	running  bool // set by start; read by halt, on the test's goroutine
+	running  bool // set by Start; read by halt, on the test's goroutine
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
@@ -67,13 +66,19 @@ func (s *loadSub) String() string {
 
 func loadKey(i int) string { return fmt.Sprintf("load/%d", i%loadKeys) }
 
-// newLoad subscribes every bus of receivers to the prefix load/ and to
-// each load key.
-func newLoad(t *testing.T, pub loadBus, receivers ...loadBus) *loadRun {
+// NewLoad subscribes every bus of receivers to the prefix load/ and to
+// each load key; pub will publish, once Start is called.
+//
+// It registers two cleanups with t: the later one, which runs first,
+// closes pub and the receivers and waits until every subscription's
+// channel is closed, so that a leak check registered before sees no
+// goroutine of theirs; the earlier one stops the publisher. The buses
+// must allow Close to be called again (every Bus here does).
+func NewLoad(t *testing.T, pub LoadBus, receivers ...LoadBus) *Load {
 	t.Helper()
-	l := &loadRun{pub: pub, settle: 10 * time.Second, stop: make(chan struct{}), done: make(chan struct{})}
+	l := &Load{pub: pub, buses: append([]LoadBus{pub}, receivers...), stop: make(chan struct{}), done: make(chan struct{})}
 	// A test that fails half-way still stops the publisher before the
-	// buses close (cleanups run last-registered first).
+	// buses' own cleanups close them (cleanups run last-registered first).
 	t.Cleanup(l.halt)
 	ctx := context.Background()
 	for _, b := range receivers {
@@ -90,11 +95,20 @@ func newLoad(t *testing.T, pub loadBus, receivers ...loadBus) *loadRun {
 			l.subs = append(l.subs, &loadSub{node: b.Name(), target: loadKey(k), exact: true, key: k, c: warptest.Collect(ch)})
 		}
 	}
+	t.Cleanup(func() {
+		for _, b := range l.buses {
+			_ = b.Close()
+		}
+		for _, s := range l.subs {
+			<-s.c.Done()
+		}
+	})
 	return l
 }
 
-// start publishes one event every interval until halt.
-func (l *loadRun) start(interval time.Duration) {
+// Start publishes one event every interval, each with a timeout of one
+// second, until Finish (or the end of the test).
+func (l *Load) Start(interval time.Duration) {
 	l.running = true
 	go func() {
 		defer close(l.done)
@@ -122,7 +136,7 @@ func (l *loadRun) start(interval time.Duration) {
 }
 
 // halt stops the publisher, if it runs, and waits until it has.
-func (l *loadRun) halt() {
+func (l *Load) halt() {
 	l.stopOnce.Do(func() { close(l.stop) })
 	if l.running {
 		<-l.done
@@ -130,27 +144,31 @@ func (l *loadRun) halt() {
 }
 
 // published returns how many publishes were made so far.
-func (l *loadRun) published() int {
+func (l *Load) published() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.started)
 }
 
-// waitPublished waits until n more events than now are published.
-func (l *loadRun) waitPublished(t *testing.T, n int, what string) {
+// WaitPublished waits, for at most 10s, until n more events than now are
+// published (with or without an error); what says when, for the failure
+// message.
+func (l *Load) WaitPublished(t *testing.T, n int, what string) {
 	t.Helper()
 	target := l.published() + n
 	warptest.Eventually(t, 10*time.Second, func() bool { return l.published() >= target }, "%d events published %s", n, what)
 }
 
-// finish stops the load, waits until every subscription has the last event
+// Finish stops the load, waits until every subscription has the last event
 // of what it covers (or a resync after it), and checks the invariants:
 // each event published without error reached each subscription covering
 // it, or — for an exact-key subscription, which keeps only its key's
 // newest event — a later event of its key did, or the subscription got a
 // resync after the event's publish began; no subscription got an event
-// twice; every resync names its subscription's key or prefix.
-func (l *loadRun) finish(t *testing.T) (resyncs map[string]int) {
+// twice; every resync names its subscription's key or prefix. It logs
+// what it counted, and returns the number of resyncs by subscription
+// (named "r1 prefix load/", "r1 key load/0", …).
+func (l *Load) Finish(t *testing.T) (resyncs map[string]int) {
 	t.Helper()
 	l.halt()
 	l.mu.Lock()
@@ -166,7 +184,7 @@ func (l *loadRun) finish(t *testing.T) (resyncs map[string]int) {
 		if s.exact {
 			want = last - (last-s.key+loadKeys)%loadKeys
 		}
-		warptest.Eventually(t, l.settle, func() bool { return s.covers(want, started[want]) },
+		warptest.Eventually(t, settle, func() bool { return s.covers(want, started[want]) },
 			"%s receives event %d (or a resync after it)", s, want)
 	}
 
