@@ -42,3 +42,8 @@ func (b *MeshBus) SetHidden(hide func(name string) bool) {
 		}
 	})
 }
+
+// LocalPoll is the interval at which a publish held by the node's own
+// full subscriptions looks again for room, at TimeScale 1: the duration of
+// the one timer that wait makes.
+const LocalPoll = localPoll

@@ -202,3 +202,86 @@ func TestOwnSubscriptionsPaceThePublisher(t *testing.T) {
 		t.Errorf("the stuck reader got %d resyncs, want one", resyncs)
 	}
 }
+
+// pollWatch is the system clock, and tells when a publish held by its
+// node's own subscriptions starts waiting: that wait makes the only timer
+// of mesh.LocalPoll.
+type pollWatch struct {
+	waiting chan struct{}
+	once    sync.Once
+}
+
+func (w *pollWatch) Now() time.Time { return time.Now() }
+
+func (w *pollWatch) NewTimer(d time.Duration) mesh.Timer {
+	if d == mesh.LocalPoll {
+		w.once.Do(func() { close(w.waiting) })
+	}
+	return realTimer{time.NewTimer(d)}
+}
+
+type realTimer struct{ t *time.Timer }
+
+func (t realTimer) C() <-chan time.Time        { return t.t.C }
+func (t realTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
+func (t realTimer) Stop() bool                 { return t.t.Stop() }
+
+// TestOwnFullSubscriptionReleasesOnRead: a publish held by the node's own
+// full prefix subscription goes on once the reader takes one event — not
+// at StallTimeout, which is an hour here — and the reader then gets every
+// event in order, without a resync.
+func TestOwnFullSubscriptionReleasesOnRead(t *testing.T) {
+	const size = 4
+	watch := &pollWatch{waiting: make(chan struct{})}
+	buses := startCluster(t, []bustest.Node{{Name: "solo", Zone: "a"}}, func(_ int, o *mesh.MeshOptions) {
+		o.PrefixBuffer = size
+		o.StallTimeout = time.Hour
+		o.Clock = watch
+	})
+	a := buses[0]
+	ctx := ctxTimeout(t, time.Minute)
+	sub, err := a.SubscribePrefix(ctx, "held:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= size; i++ {
+		if err := a.Publish(ctx, fmt.Sprintf("held:%d", i)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	before := a.Metrics()
+	done := make(chan error, 1)
+	go func() { done <- a.Publish(ctx, fmt.Sprintf("held:%d", size+1)) }()
+	select {
+	case <-watch.waiting:
+	case err := <-done:
+		t.Fatalf("the publish into a full subscription returned (%v) without waiting", err)
+	case <-ctx.Done():
+		t.Fatal("the publish into a full subscription never waited")
+	}
+	if m := a.Metrics(); m.Published != before.Published {
+		t.Fatalf("published %d events while the subscription was full, want %d", m.Published, before.Published)
+	}
+
+	if ev := recv(t, sub, 10*time.Second); ev.Key != "held:1" {
+		t.Fatalf("read %+v, want held:1", ev)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("held publish: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the held publish did not go on after the reader made room")
+	}
+	m := a.Metrics()
+	if m.Published != before.Published+1 || m.FlowStalls != before.FlowStalls+1 || m.FlowReleased != before.FlowReleased || m.Dropped != 0 {
+		t.Errorf("after the read: published +%d, stalls +%d, released +%d, dropped %d; want +1, +1, +0, 0",
+			m.Published-before.Published, m.FlowStalls-before.FlowStalls, m.FlowReleased-before.FlowReleased, m.Dropped)
+	}
+	for i := 2; i <= size+1; i++ {
+		if ev := recv(t, sub, 10*time.Second); ev.Key != fmt.Sprintf("held:%d", i) {
+			t.Fatalf("read %v %q, want held:%d", ev.Op, ev.Key, i)
+		}
+	}
+}

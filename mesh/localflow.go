@@ -9,7 +9,11 @@ import (
 )
 
 // localPoll is how often a publish held by this node's own full
-// subscriptions looks again for room (times TimeScale).
+// subscriptions looks again for room (times TimeScale). It polls because
+// nothing can wake it: a subscriber reads a plain channel, so the
+// dispatcher never sees the read that makes room. A look costs little
+// (syncbus.Dispatcher.HasRoom re-examines only the subscriptions marked
+// full).
 const localPoll = 200 * time.Microsecond
 
 // waitLocalRoom holds a publish while this node's own prefix
@@ -20,8 +24,12 @@ const localPoll = 200 * time.Microsecond
 // does not make room within StallTimeout is let go, as a remote receiver
 // is: publishes no longer wait for it until it has room again, and its
 // subscription gets one resync for what it could not hold.
+//
+// It runs on every Publish, so the common case — no subscription full —
+// must not cost a walk of every subscription: HasRoom answers it with one
+// atomic load.
 func (b *MeshBus) waitLocalRoom(ctx context.Context) error {
-	if b.disp.Room() > 0 {
+	if b.disp.HasRoom() {
 		b.localReleased.Store(false)
 		return nil
 	}
@@ -32,7 +40,7 @@ func (b *MeshBus) waitLocalRoom(ctx context.Context) error {
 	stall := protocol.Scale(b.opts.StallTimeout, b.opts.TimeScale)
 	poll := b.clock.NewTimer(protocol.Scale(localPoll, b.opts.TimeScale))
 	defer poll.Stop()
-	for b.disp.Room() == 0 {
+	for !b.disp.HasRoom() {
 		if b.clock.Now().Sub(start) >= stall {
 			b.localReleased.Store(true)
 			b.c.localReleased.Add(1)

@@ -158,3 +158,42 @@ func BenchmarkDedupeWindowSeen(b *testing.B) {
 		w.Seen(ids.Next())
 	}
 }
+
+// Room with 0, 1, 16 or 256 prefix subscriptions, none of them full: what
+// a bus with flow control pays each time it asks how much its
+// subscriptions can take.
+func BenchmarkDispatcherRoom(b *testing.B) {
+	for _, subs := range []int{0, 1, 16, 256} {
+		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
+			d := newDispatcher(b, 0)
+			for i := range subs {
+				_, _ = d.SubscribePrefix(context.Background(), fmt.Sprintf("p%d:", i))
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if d.Room() == 0 {
+					b.Fatal("no room")
+				}
+			}
+		})
+	}
+}
+
+// HasRoom, the test waitLocalRoom makes on every mesh Publish, beside
+// Room above: with no subscription full it does not look at them.
+func BenchmarkDispatcherHasRoom(b *testing.B) {
+	for _, subs := range []int{0, 1, 16, 256} {
+		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
+			d := newDispatcher(b, 0)
+			for i := range subs {
+				_, _ = d.SubscribePrefix(context.Background(), fmt.Sprintf("p%d:", i))
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if !d.HasRoom() {
+					b.Fatal("no room")
+				}
+			}
+		})
+	}
+}

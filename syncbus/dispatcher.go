@@ -85,6 +85,13 @@ type subscription struct {
 	// all marks an all-events subscription (SubscribeAll): a prefix
 	// subscription of "" that lease revocations reach too.
 	all bool
+	// full is set, with mu held, by the delivery that leaves a prefix
+	// subscription without room, and cleared by the first look that finds
+	// room again (see markFull); nfull counts the subscriptions whose full
+	// is set. A reader taking events cannot clear it: the dispatcher does
+	// not see reads.
+	full  bool
+	nfull *atomic.Int64
 }
 
 // Dispatcher is the registry of one node's subscriptions and routes each
@@ -121,6 +128,10 @@ type Dispatcher struct {
 	byChan     map[<-chan Event]*subscription
 	bounded    []*subscription // the prefix subscriptions, for Room
 	alls       []*subscription // all-events subscriptions, also in prefixes[""]
+
+	// full counts the prefix subscriptions marked full: every one without
+	// room is, so HasRoom answers with one load while it is zero.
+	full atomic.Int64
 
 	delivered atomic.Uint64
 	coalesced atomic.Uint64
@@ -192,7 +203,7 @@ func (d *Dispatcher) subscribe(ctx context.Context, kind subKind, key string) (<
 	if kind == kindPrefix {
 		size = d.bufSize + 1 // the extra slot is reserved for the overflow resync
 	}
-	s := &subscription{kind: kind, key: key, ch: make(chan Event, size), all: all}
+	s := &subscription{kind: kind, key: key, ch: make(chan Event, size), all: all, nfull: &d.full}
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -308,6 +319,9 @@ func (d *Dispatcher) removeLocked(s *subscription) {
 	}
 	if s.kind == kindPrefix {
 		d.bounded = withoutSub(d.bounded, s)
+		s.mu.Lock()
+		s.clearFull()
+		s.mu.Unlock()
 	}
 	s.stop()
 	close(s.ch)
@@ -504,6 +518,7 @@ func (s *subscription) offerBuffered(ev *Event, size int, c *deliverCounts) {
 		c.dropped++
 		c.resyncs++
 	}
+	s.markFull(n+1, size)
 	s.mu.Unlock()
 }
 
@@ -525,15 +540,22 @@ func (s *subscription) offerBufferedResync(ev *Event, size int, c *deliverCounts
 		// It took the reserved slot: behave as after an overflow.
 		s.resyncPending = true
 	}
+	s.markFull(n+1, size)
 	c.resyncs++
 	s.mu.Unlock()
 }
 
 // room returns how many more events a prefix subscription takes before it
-// overflows: none while its overflow resync is unread.
+// overflows: none while its overflow resync is unread. Finding room, it
+// clears the subscription's full mark.
 func (s *subscription) room(size int) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.roomLocked(size)
+}
+
+// roomLocked is room for a caller that holds s.mu.
+func (s *subscription) roomLocked(size int) int {
 	n := len(s.ch)
 	if s.resyncPending {
 		if n > 0 {
@@ -541,7 +563,11 @@ func (s *subscription) room(size int) int {
 		}
 		s.resyncPending = false // the reader has read the resync
 	}
-	return max(size-n, 0)
+	r := max(size-n, 0)
+	if r > 0 {
+		s.clearFull()
+	}
+	return r
 }
 
 // Close ends every subscription, closing each channel exactly once. Later
@@ -565,6 +591,7 @@ func (d *Dispatcher) Close() {
 	clear(d.prefixes)
 	d.prefixLens = nil
 	d.bounded = nil
+	d.full.Store(0)
 }
 
 // Stats returns the counters and the number of open subscriptions.

@@ -17,7 +17,8 @@ import (
 //   - the prefix subscription returns real events in delivery order; every
 //     event it dropped is followed, in the reader's order, by a resync read
 //     after the drop; it sends an overflow resync only when it dropped
-//     something; the counters add up.
+//     something; the counters add up;
+//   - HasRoom agrees with Room after every step.
 func TestDispatcherProperties(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		size := rapid.IntRange(1, 5).Draw(rt, "size")
@@ -98,6 +99,10 @@ func TestDispatcherProperties(t *testing.T) {
 			"": func(rt *rapid.T) {
 				if n := len(prefix); n > size+1 {
 					rt.Fatalf("prefix holds %d events, capacity %d", n, size+1)
+				}
+				// HasRoom first: Room unmarks what it finds with room.
+				if has, room := d.HasRoom(), d.Room(); has != (room > 0) {
+					rt.Fatalf("HasRoom %v with Room %d", has, room)
 				}
 			},
 		})

@@ -286,6 +286,68 @@ func TestDispatcherRoom(t *testing.T) {
 	}
 }
 
+// TestDispatcherHasRoom: HasRoom is Room() > 0 through every way a prefix
+// subscription loses room (filled, overflowed, a resync in its reserved
+// slot) and gets it back (a read, the end of the subscription, Close).
+func TestDispatcherHasRoom(t *testing.T) {
+	const size = 2
+	d := newDispatcher(t, size)
+	check := func(step string, want bool) {
+		t.Helper()
+		if got := d.HasRoom(); got != want {
+			t.Errorf("%s: HasRoom %v, want %v", step, got, want)
+		}
+		if got := d.Room() > 0; got != want {
+			t.Errorf("%s: Room() > 0 is %v, want %v", step, got, want)
+		}
+	}
+	check("no subscription", true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, _ := d.SubscribePrefix(context.Background(), "a/")
+	b, _ := d.SubscribePrefix(ctx, "b/")
+	d.Deliver(inv("a/1", 1))
+	check("a holds 1 of 2", true)
+	d.Deliver(inv("a/2", 2))
+	check("a full", false)
+	recv(t, a)
+	check("a read once", true)
+	d.Deliver(inv("a/3", 3))
+	d.Deliver(inv("a/4", 4)) // the overflow resync
+	check("a overflowed", false)
+	drainAll(a)
+	check("a read everything, its resync included", true)
+
+	d.Deliver(inv("b/1", 1))
+	d.Deliver(inv("b/2", 2))
+	check("b full", false)
+	// Cancelling ctx ends b, and the room it took goes with it. Its
+	// channel closes once ctx's AfterFunc has removed it.
+	cancel()
+	for range b {
+	}
+	check("b ended", true)
+
+	d.Deliver(inv("a/5", 5))
+	d.Deliver(inv("a/6", 6))
+	if n := d.Resync("x"); n != 1 { // into the reserved slot
+		t.Fatalf("Resync = %d, want 1", n)
+	}
+	check("a full, a resync in its reserved slot", false)
+	if err := d.UnsubscribePrefix("a/", a); err != nil {
+		t.Fatal(err)
+	}
+	check("a unsubscribed", true)
+
+	c, _ := d.SubscribePrefix(context.Background(), "c/")
+	d.Deliver(inv("c/1", 1))
+	d.Deliver(inv("c/2", 2))
+	check("c full", false)
+	d.Close()
+	check("closed", true)
+	_ = c
+}
+
 func drainAll(ch <-chan syncbus.Event) []syncbus.Event {
 	var evs []syncbus.Event
 	for {
