@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/membership/membershiptest"
 	"github.com/warpmesh/warp/mesh"
 	"github.com/warpmesh/warp/sim"
@@ -54,7 +55,7 @@ func TestConformanceSim(t *testing.T) {
 		loss float64
 	}{{"NoLoss", 0}, {"Loss5", 0.05}} {
 		t.Run(tc.name, func(t *testing.T) {
-			if underRace {
+			if warptest.RaceEnabled {
 				t.Skip("a minute under the race detector: the suite runs under it on the mesh over UDP, sim's network under it in the other sim tests, and this one without -race")
 			}
 			seed := testSeed(t, 11)

@@ -181,7 +181,7 @@ func TestRelayCrashAwaited(t *testing.T) {
 // incarnation, every subscription receives every event published while it
 // runs, or a resync.
 func TestRollingRestart(t *testing.T) {
-	if underRace {
+	if warptest.RaceEnabled {
 		t.Skip("half a minute under the race detector; TestChaosSim restarts nodes one after another under it")
 	}
 	perZone, duration := 2, 15*time.Second

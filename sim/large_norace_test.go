@@ -12,7 +12,3 @@ func TestLarge200(t *testing.T) {
 	}
 	checkLarge(t, 40)
 }
-
-// underRace says the race detector is on: the heaviest scenarios run a
-// lighter twin then.
-const underRace = false

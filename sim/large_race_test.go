@@ -7,7 +7,3 @@ import "testing"
 // TestLarge20 is the 1000-node scenario's 20-node twin, run under the race
 // detector.
 func TestLarge20(t *testing.T) { checkLarge(t, 4) }
-
-// underRace says the race detector is on: the heaviest scenarios run a
-// lighter twin then.
-const underRace = true

@@ -1,7 +1,8 @@
 // Package warptest is the test kit every package's tests share: one
-// wait-until helper (Eventually, WaitFor) and one event collector
-// (Collector). Its sibling package nettest holds the hookable transport
-// that injects faults.
+// wait-until helper (Eventually, WaitFor), one event collector
+// (Collector), and RaceEnabled for the tests that run a lighter twin under
+// the race detector. Its sibling package nettest holds the hookable
+// transport that injects faults.
 //
 // Like every package ending in "test", it is for tests only: production
 // code never imports it. It imports syncbus only, so that the tests of
