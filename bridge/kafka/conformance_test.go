@@ -8,6 +8,7 @@ import (
 	"go.uber.org/goleak"
 
 	kafkabus "github.com/warpmesh/warp/bridge/kafka"
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/syncbus/bustest"
 )
@@ -41,7 +42,7 @@ func TestConformance(t *testing.T) { runConformance(t, false) }
 // race detector the suite runs once, on NewKafkaBus (the code the two
 // share), and TestFromBrokersAcks checks what differs.
 func TestConformanceFromBrokers(t *testing.T) {
-	if underRace {
+	if warptest.RaceEnabled {
 		t.Skip("the suite takes a minute under the race detector; it runs on NewKafkaBus here, and on both without -race")
 	}
 	runConformance(t, true)

@@ -1,6 +1,0 @@
-//go:build !race
-
-package kafka_test
-
-// underRace says the race detector is on: the suite runs once then.
-const underRace = false
