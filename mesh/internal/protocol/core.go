@@ -50,9 +50,18 @@ type Core struct {
 	room           int // free room of the subscriptions, as last told
 	roomUsed       int // events delivered since
 	active         int // origins that sent within Timings.Activity
-	agg            aggregator
-	hold           time.Duration // the relay hold computed last
-	relayed        *syncbus.DedupeWindow
+	// tickCredit's bookkeeping (see there): when active may next change
+	// (valid false: recount at the next tick); the share the owed origins
+	// were last looked at with, whether one must be looked at again at the
+	// next tick, and when the first keepalive or expiry among them is due.
+	activeCheckAt time.Time
+	activeValid   bool
+	owedShare     int
+	owedRecheck   bool
+	owedNextAt    time.Time
+	agg           aggregator
+	hold          time.Duration // the relay hold computed last
+	relayed       *syncbus.DedupeWindow
 
 	// Decoding scratch, reused frame to frame.
 	events     wire.Events

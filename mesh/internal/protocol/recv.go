@@ -20,7 +20,10 @@ func (c *Core) onEvents(now time.Time, from netip.AddrPort, f *wire.Events) {
 	k := originKey{f.Origin, f.Boot}
 	w := c.window(k)
 	if w.lastEvent.IsZero() || now.Sub(w.lastEvent) > c.t.Activity {
-		c.active++ // recounted exactly by tickCredit
+		c.active++ // recounted by tickCredit when the first active one goes quiet
+		if end := now.Add(c.t.Activity + 1); end.Before(c.activeCheckAt) {
+			c.activeCheckAt = end
+		}
 	}
 	w.lastEvent = now
 	if f.Flags&wire.FlagRetransmit != 0 && !w.nakSentAt.IsZero() {
@@ -329,6 +332,7 @@ func (c *Core) dropGoneWindows(now time.Time, prev *view) {
 
 // deleteWindow frees the window of k.
 func (c *Core) deleteWindow(k originKey) {
+	c.activeValid = false // it may have counted as active
 	delete(c.windows, k)
 	delete(c.gapped, k)
 	delete(c.owed, k)
