@@ -72,7 +72,10 @@ type Unavailable struct {
 // receiver's window starts: Origin sends every event numbered after Start
 // to this receiver (Start is Origin's last number when the receiver joined
 // its view), so a receiver that first heard of Origin through a later event
-// still repairs what it missed since Start.
+// still repairs what it missed since Start. On a broker (package bridge),
+// which keeps nothing to repair from, Start is Seq unless Origin failed to
+// send events numbered after Start: a receiver that did not see those
+// numbers go by resyncs.
 type Digest struct {
 	Origin string
 	Boot   uint64
