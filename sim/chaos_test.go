@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"sync"
 	"testing"
@@ -42,8 +43,8 @@ type chaosPlan struct {
 	victims        int
 	// grace and settle are the checker's (simulated time).
 	grace, settle time.Duration
-	// memoryPerNode is the ceiling of the process's memory per node (the
-	// whole cluster is one process here).
+	// memoryPerNode is the ceiling of what the nodes hold, per node: the
+	// live heap and the stacks (the whole cluster is one process here).
 	memoryPerNode uint64
 }
 
@@ -374,15 +375,20 @@ func (h *simChaos) sample(ctx context.Context) {
 	defer h.pubs.Done()
 	tick := time.NewTicker(h.net.Wall(time.Second))
 	defer tick.Stop()
+	mem := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		s := chaos.Sample{Node: "sim", At: time.Now(), Goroutines: runtime.NumGoroutine(), MemoryBytes: ms.HeapInuse + ms.StackInuse}
+		// What the nodes hold: the heap the last collection found live, and
+		// the stacks. The heap in use also holds garbage not yet collected,
+		// up to GOGC's (or the soft limit's) headroom, which says how the
+		// collector is paced rather than what the nodes keep.
+		metrics.Read(mem)
+		held := mem[0].Value.Uint64() + mem[1].Value.Uint64()
+		s := chaos.Sample{Node: "sim", At: time.Now(), Goroutines: runtime.NumGoroutine(), MemoryBytes: held}
 		h.mu.Lock()
 		h.rec.Samples = append(h.rec.Samples, s)
 		h.mu.Unlock()
