@@ -214,12 +214,12 @@ func (c *Core) creditFor(now time.Time, k originKey, w *window, asked bool) {
 		send = true
 	case waiting && limit > w.granted && now.Sub(w.grantedAt) >= c.t.CreditPoll:
 		send = true
-	case waiting && limit > w.granted:
-		c.owedRecheck = true // once CreditPoll has passed
 	case waiting && now.Sub(w.grantedAt) >= c.t.CreditKeepalive:
 		send = true // the last credit may have been lost
 	case asked:
 		send = true // the origin says it waits: our last grant was lost
+	case waiting && limit > w.granted:
+		c.owedRecheck = true // to grant once CreditPoll has passed
 	}
 	if send {
 		m := c.send(wire.FrameCredit, TrafficControl, addr)
