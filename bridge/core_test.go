@@ -45,16 +45,39 @@ func (t fakeTransport) Ack(context.Context, string, string, []byte) error { retu
 
 func fakeCore(t *testing.T, b *fakeBroker, name string) *bridge.Core {
 	t.Helper()
-	cfg, err := bridge.Configure(nopQuorum, bridge.WithNodeName(name), bridge.WithPresenceInterval(50*time.Millisecond))
+	c, _ := linkedCore(t, b, fakeTransport{b}, bridge.WithNodeName(name), bridge.WithPresenceInterval(50*time.Millisecond))
+	return c
+}
+
+// linkedCore starts a core sending through tr, whose link b delivers to;
+// it is closed when the test ends.
+func linkedCore(t *testing.T, b *fakeBroker, tr bridge.Transport, opts ...bridge.Option) (*bridge.Core, *bridge.Link) {
+	t.Helper()
+	cfg, err := bridge.Configure(nopQuorum, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, l := bridge.NewCore(cfg, fakeTransport{b})
+	c, l := bridge.NewCore(cfg, tr)
 	b.mu.Lock()
 	b.links = append(b.links, l)
 	b.mu.Unlock()
 	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return c, l
+}
+
+// receiver returns a function taking the next event from ch, which fails
+// t when none comes within wait.
+func receiver(t *testing.T, ch <-chan syncbus.Event, wait time.Duration) func(what string) syncbus.Event {
+	return func(what string) syncbus.Event {
+		t.Helper()
+		select {
+		case ev := <-ch:
+			return ev
+		case <-time.After(wait):
+			t.Fatalf("%s: nothing received within %v", what, wait)
+		}
+		return syncbus.Event{}
+	}
 }
 
 // TestLossIsNeverSilent: a frame lost in the middle shows as a gap in the
@@ -70,16 +93,7 @@ func TestLossIsNeverSilent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	next := func(what string) syncbus.Event {
-		t.Helper()
-		select {
-		case ev := <-ch:
-			return ev
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s: nothing within 10s", what)
-		}
-		return syncbus.Event{}
-	}
+	next := receiver(t, ch, 10*time.Second)
 	publish := func(key string) {
 		t.Helper()
 		if err := pub.Publish(ctx, key); err != nil {

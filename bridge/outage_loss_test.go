@@ -41,15 +41,7 @@ func TestLongOutageOfOnePublisherIsNotSilent(t *testing.T) {
 	var cut atomic.Bool
 	const presence = 10 * time.Millisecond
 	mk := func(name string, tr bridge.Transport) *bridge.Core {
-		cfg, err := bridge.Configure(nopQuorum, bridge.WithNodeName(name), bridge.WithPresenceInterval(presence), bridge.WithBatchSize(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, l := bridge.NewCore(cfg, tr)
-		b.mu.Lock()
-		b.links = append(b.links, l)
-		b.mu.Unlock()
-		t.Cleanup(func() { _ = c.Close() })
+		c, _ := linkedCore(t, b, tr, bridge.WithNodeName(name), bridge.WithPresenceInterval(presence), bridge.WithBatchSize(1))
 		return c
 	}
 	p := mk("p", cutTransport{fakeTransport{b}, &cut})
@@ -58,16 +50,7 @@ func TestLongOutageOfOnePublisherIsNotSilent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recv := func(what string) syncbus.Event {
-		t.Helper()
-		select {
-		case ev := <-ch:
-			return ev
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s: nothing received within 5s", what)
-		}
-		return syncbus.Event{}
-	}
+	recv := receiver(t, ch, 5*time.Second)
 	mustPublish(t, p, "a")
 	if ev := recv("a"); ev.Key != "a" {
 		t.Fatalf("got %+v, want a", ev)

@@ -53,16 +53,7 @@ func reconnectPair(t *testing.T, presence time.Duration) (p, r *bridge.Core, rl 
 	b := &fakeBroker{}
 	tr = &heldTransport{b: b}
 	mk := func(name string, bt bridge.Transport) (*bridge.Core, *bridge.Link) {
-		cfg, err := bridge.Configure(nopQuorum, bridge.WithNodeName(name), bridge.WithPresenceInterval(presence), bridge.WithBatchSize(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, l := bridge.NewCore(cfg, bt)
-		b.mu.Lock()
-		b.links = append(b.links, l)
-		b.mu.Unlock()
-		t.Cleanup(func() { _ = c.Close() })
-		return c, l
+		return linkedCore(t, b, bt, bridge.WithNodeName(name), bridge.WithPresenceInterval(presence), bridge.WithBatchSize(1))
 	}
 	p, _ = mk("p", tr)
 	r, rl = mk("r", fakeTransport{b})
@@ -70,16 +61,7 @@ func reconnectPair(t *testing.T, presence time.Duration) (p, r *bridge.Core, rl 
 	if err != nil {
 		t.Fatal(err)
 	}
-	recv = func(what string) syncbus.Event {
-		t.Helper()
-		select {
-		case ev := <-ch:
-			return ev
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s: nothing received within 5s", what)
-		}
-		return syncbus.Event{}
-	}
+	recv = receiver(t, ch, 5*time.Second)
 	return p, r, rl, tr, recv, ch
 }
 

@@ -165,10 +165,7 @@ func BenchmarkDedupeWindowSeen(b *testing.B) {
 func BenchmarkDispatcherRoom(b *testing.B) {
 	for _, subs := range []int{0, 1, 16, 256} {
 		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
-			d := newDispatcher(b, 0)
-			for i := range subs {
-				_, _ = d.SubscribePrefix(context.Background(), fmt.Sprintf("p%d:", i))
-			}
+			d := dispatcherWithPrefixes(b, subs)
 			b.ReportAllocs()
 			for b.Loop() {
 				if d.Room() == 0 {
@@ -184,10 +181,7 @@ func BenchmarkDispatcherRoom(b *testing.B) {
 func BenchmarkDispatcherHasRoom(b *testing.B) {
 	for _, subs := range []int{0, 1, 16, 256} {
 		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
-			d := newDispatcher(b, 0)
-			for i := range subs {
-				_, _ = d.SubscribePrefix(context.Background(), fmt.Sprintf("p%d:", i))
-			}
+			d := dispatcherWithPrefixes(b, subs)
 			b.ReportAllocs()
 			for b.Loop() {
 				if !d.HasRoom() {
@@ -196,4 +190,14 @@ func BenchmarkDispatcherHasRoom(b *testing.B) {
 			}
 		})
 	}
+}
+
+// dispatcherWithPrefixes returns a dispatcher with n prefix subscriptions,
+// none read.
+func dispatcherWithPrefixes(b *testing.B, n int) *syncbus.Dispatcher {
+	d := newDispatcher(b, 0)
+	for i := range n {
+		_, _ = d.SubscribePrefix(context.Background(), fmt.Sprintf("p%d:", i))
+	}
+	return d
 }
