@@ -230,7 +230,7 @@ func (s *sender) sendDirect(ev *wire.Event) {
 	s.direct.buf = frame
 	c.c.batches.Add(1)
 	c.c.sent.add(len(frame))
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.SendTimeout)
+	ctx, cancel := c.sendContext(c.cfg.SendTimeout)
 	err = c.tr.Publish(ctx, [][]byte{frame})
 	cancel()
 	if err != nil {
@@ -283,7 +283,7 @@ func (s *sender) sendDigest() {
 		c.log.Error("bridge: sealing a digest", "err", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.SendTimeout)
+	ctx, cancel := c.sendContext(c.cfg.SendTimeout)
 	err = c.tr.Publish(ctx, [][]byte{frame})
 	cancel()
 	c.c.sent.add(len(frame))
@@ -396,7 +396,7 @@ func (s *sender) drain(closing bool) {
 	for _, f := range frames {
 		c.c.sent.add(len(f))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := c.sendContext(timeout)
 	err := c.tr.Publish(ctx, frames)
 	cancel()
 	if err != nil {
@@ -405,6 +405,16 @@ func (s *sender) drain(closing bool) {
 		c.refuseSend(err, len(batch))
 		s.lost(first)
 	}
+}
+
+// sendContext bounds one send by timeout. A NonBlocking transport only
+// buffers and returns at once (it takes no ctx), so its sends skip
+// arming and stopping a timer, on every publish and every ack.
+func (c *Core) sendContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	if c.nonBlocking {
+		return context.Background(), func() {}
+	}
+	return context.WithTimeout(context.Background(), timeout)
 }
 
 // refuseSend logs a failed send, at most once a second.
@@ -543,7 +553,7 @@ func (c *Core) sendAcks(s *ackScratch, r ackReq) {
 	// (and its caller the answer) before the broker answers the sender.
 	c.c.acksSent.Add(uint64(len(r.seqs)))
 	c.c.sent.add(len(frame))
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.SendTimeout)
+	ctx, cancel := c.sendContext(c.cfg.SendTimeout)
 	err = c.tr.Ack(ctx, r.origin, r.reply, frame)
 	cancel()
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/warpmesh/warp/bridge/bridgetest"
 	kafkabus "github.com/warpmesh/warp/bridge/kafka"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/syncbus/bustest"
@@ -74,12 +75,14 @@ func BenchmarkLatency(b *testing.B) {
 		for i := range subs {
 			subs[i], _ = buses[i+1].Subscribe(ctx, "lat")
 		}
+		w := bridgetest.NewWatchdog(b, 30*time.Second)
 		b.ResetTimer()
 		for range b.N {
 			_ = buses[0].Publish(ctx, "lat")
 			for _, s := range subs {
-				recvN(b, s, 1)
+				w.Event(b, s)
 			}
+			w.Progress()
 		}
 	})
 	for _, fromBrokers := range []bool{false, true} {
@@ -105,12 +108,13 @@ func BenchmarkLatency(b *testing.B) {
 			go drainTo(rawConsumer(b, kc, topic), got, nil)
 		}
 		payload := sarama.ByteEncoder(make([]byte, 100))
+		w := bridgetest.NewWatchdog(b, 30*time.Second)
 		b.ResetTimer()
-		for i := range b.N {
+		for range b.N {
 			if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: payload}); err != nil {
 				b.Fatal(err)
 			}
-			waitN(b, got, 4, i)
+			waitN(b, w, got, 4)
 		}
 	})
 	b.Run("raw/request-4-replies", func(b *testing.B) {
@@ -125,24 +129,22 @@ func BenchmarkLatency(b *testing.B) {
 		replies := make(chan struct{}, 16)
 		go drainTo(rawConsumer(b, kc, reply), replies, nil)
 		payload := sarama.ByteEncoder(make([]byte, 100))
+		w := bridgetest.NewWatchdog(b, 30*time.Second)
 		b.ResetTimer()
-		for i := range b.N {
+		for range b.N {
 			if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: req, Value: payload}); err != nil {
 				b.Fatal(err)
 			}
-			waitN(b, replies, 4, i)
+			waitN(b, w, replies, 4)
 		}
 	})
 }
 
-func waitN(b *testing.B, ch <-chan struct{}, n, i int) {
+func waitN(b *testing.B, w *bridgetest.Watchdog, ch <-chan struct{}, n int) {
 	for range n {
-		select {
-		case <-ch:
-		case <-time.After(10 * time.Second):
-			b.Fatalf("iteration %d: a message is missing", i)
-		}
+		bridgetest.Next(b, w, ch)
 	}
+	w.Progress()
 }
 
 func rawProducer(b *testing.B, kc interface{ ListenAddrs() []string }) sarama.SyncProducer {

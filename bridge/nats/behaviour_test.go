@@ -57,6 +57,65 @@ func TestBadArguments(t *testing.T) {
 	}
 }
 
+// TestNoEchoConnectionCarriesOneBusPerSubject: the server hands a
+// connection made with nats.NoEcho none of its own messages, so a second
+// bus of one subject on it would never hear the first; NewNATSBus refuses
+// it, naming the connection. Another subject is fine, and so is the same
+// subject again once the first bus is closed. Without NoEcho, two buses
+// share a connection and hear each other.
+func TestNoEchoConnectionCarriesOneBusPerSubject(t *testing.T) {
+	leakCheck(t)
+	srv := startServer(t)
+	ctx := context.Background()
+	quiet := srv.connect(t, "quiet", natsgo.NoEcho())
+	defer quiet.Close()
+	subject := newSubject()
+	first := natsbus.NewNATSBus(quiet, subject, natsbus.WithNodeName("first"))
+	if err := first.Err(); err != nil {
+		t.Fatalf("first bus: %v", err)
+	}
+	second := natsbus.NewNATSBus(quiet, subject, natsbus.WithNodeName("second"))
+	var oe *bridge.OptionError
+	if err := second.Publish(ctx, "k"); !errors.As(err, &oe) || oe.Option != "nc" {
+		t.Errorf("a second bus of %s on a NoEcho connection: Publish returned %v, want an error naming nc", subject, err)
+	}
+	_ = second.Close()
+	other := natsbus.NewNATSBus(quiet, newSubject(), natsbus.WithNodeName("other"))
+	if err := other.Err(); err != nil {
+		t.Errorf("a bus of another subject: %v", err)
+	}
+	_ = other.Close()
+	_ = first.Close()
+	again := natsbus.NewNATSBus(quiet, subject, natsbus.WithNodeName("again"))
+	if err := again.Err(); err != nil {
+		t.Errorf("the subject again after Close: %v", err)
+	}
+	_ = again.Close()
+
+	shared := srv.connect(t, "shared")
+	defer shared.Close()
+	subject = newSubject()
+	a := natsbus.NewNATSBus(shared, subject, natsbus.WithNodeName("a"))
+	defer a.Close()
+	b := natsbus.NewNATSBus(shared, subject, natsbus.WithNodeName("b"))
+	defer b.Close()
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := a.WaitForMembers(wctx, 2); err != nil {
+		t.Fatalf("two buses on one connection: %v (members %v)", err, a.Members())
+	}
+	sub, err := b.Subscribe(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PublishAndAwait(wctx, "k", 1); err != nil {
+		t.Errorf("PublishAndAwait across one shared connection: %v", err)
+	}
+	if ev := next(t, sub, "the event on the shared connection"); ev.Key != "k" || ev.Origin != "a" {
+		t.Errorf("got %+v, want k from a", ev)
+	}
+}
+
 // TestForeignMessages: messages on the subject that are not frames of
 // this cluster — garbage, another label's, another key's, a forged one —
 // are dropped and counted by reason, never delivered.

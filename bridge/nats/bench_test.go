@@ -8,6 +8,7 @@ import (
 
 	natsgo "github.com/nats-io/nats.go"
 
+	"github.com/warpmesh/warp/bridge/bridgetest"
 	natsbus "github.com/warpmesh/warp/bridge/nats"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/syncbus/bustest"
@@ -22,7 +23,8 @@ import (
 // default) and not (WithBatchSize(1)). Eventual: publish, then wait until 4
 // other nodes delivered it. Await: PublishAndAwait(4). The raw client's
 // versions: a publish received by 4 subscriptions, and a request answered
-// by 4 replies.
+// by 4 replies. Every loop waits the same way (bridgetest.Watchdog), with
+// no timer per receive.
 
 func benchNodes(n int) []bustest.Node {
 	nodes := make([]bustest.Node, n)
@@ -70,29 +72,39 @@ func BenchmarkLatency(b *testing.B) {
 	srv := startServer(b)
 	ctx := context.Background()
 
-	b.Run("bridge/eventual-4", func(b *testing.B) {
-		buses := srv.cluster(b, benchNodes(5))
-		subs := make([]<-chan syncbus.Event, 4)
-		for i := range subs {
-			subs[i], _ = buses[i+1].Subscribe(ctx, "lat")
-		}
-		b.ResetTimer()
-		for range b.N {
-			_ = buses[0].Publish(ctx, "lat")
-			for _, s := range subs {
-				recvN(b, s, 1)
+	// "bridge" nodes connect as nats.Connect does; "bridge-noecho" nodes
+	// with nats.NoEcho, which spares the server and each node the echo of
+	// the node's own frames.
+	for _, v := range []struct {
+		name string
+		conn []natsgo.Option
+	}{{"bridge", nil}, {"bridge-noecho", []natsgo.Option{natsgo.NoEcho()}}} {
+		b.Run(v.name+"/eventual-4", func(b *testing.B) {
+			buses := srv.clusterOn(b, benchNodes(5), v.conn)
+			subs := make([]<-chan syncbus.Event, 4)
+			for i := range subs {
+				subs[i], _ = buses[i+1].Subscribe(ctx, "lat")
 			}
-		}
-	})
-	b.Run("bridge/await-4", func(b *testing.B) {
-		buses := srv.cluster(b, benchNodes(5))
-		b.ResetTimer()
-		for range b.N {
-			if err := buses[0].PublishAndAwait(ctx, "lat", 4); err != nil {
-				b.Fatal(err)
+			w := bridgetest.NewWatchdog(b, 30*time.Second)
+			b.ResetTimer()
+			for range b.N {
+				_ = buses[0].Publish(ctx, "lat")
+				for _, s := range subs {
+					w.Event(b, s)
+				}
+				w.Progress()
 			}
-		}
-	})
+		})
+		b.Run(v.name+"/await-4", func(b *testing.B) {
+			buses := srv.clusterOn(b, benchNodes(5), v.conn)
+			b.ResetTimer()
+			for range b.N {
+				if err := buses[0].PublishAndAwait(ctx, "lat", 4); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 	b.Run("raw/publish-4", func(b *testing.B) {
 		pub, subs := rawConns(b, srv, 4)
 		ch := make(chan struct{}, 16)
@@ -103,12 +115,14 @@ func BenchmarkLatency(b *testing.B) {
 			_ = c.Flush()
 		}
 		payload := make([]byte, 100)
+		w := bridgetest.NewWatchdog(b, 30*time.Second)
 		b.ResetTimer()
 		for range b.N {
 			_ = pub.Publish("raw.lat", payload)
 			for range subs {
-				<-ch
+				bridgetest.Next(b, w, ch)
 			}
+			w.Progress()
 		}
 	})
 	b.Run("raw/request-4-replies", func(b *testing.B) {
@@ -126,12 +140,14 @@ func BenchmarkLatency(b *testing.B) {
 		}
 		_ = pub.Flush()
 		payload := make([]byte, 100)
+		w := bridgetest.NewWatchdog(b, 30*time.Second)
 		b.ResetTimer()
 		for range b.N {
 			_ = pub.PublishRequest("raw.req", inbox, payload)
 			for range subs {
-				<-replies
+				bridgetest.Next(b, w, replies)
 			}
+			w.Progress()
 		}
 	})
 }

@@ -19,6 +19,20 @@
 //     never reach the other nodes.
 //   - Foreign messages on subject, forged or other clusters' frames are
 //     dropped and counted in Metrics.DropsByReason, never delivered.
+//   - The bus reads both subscriptions asynchronously: nats.go hands each
+//     message to the bus on the subscription's own goroutine.
+//
+// # The connection
+//
+// Buses may share a connection with each other and with the rest of the
+// application. The server echoes every message to its sender's connection
+// when that connection subscribes to the subject, so a node hears its own
+// frames back; the bus drops them unopened, but the server and the client
+// still carry them. A connection made with nats.NoEcho spares that, which
+// makes the bus's deliveries measurably faster (BENCHMARKS.md, "Bridges"):
+// use it for a connection that carries one bus per subject. Two buses of
+// one subject on one such connection would never hear each other, so
+// NewNATSBus refuses the second with an error naming nc.
 //
 // # Connection loss
 //

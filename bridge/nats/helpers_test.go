@@ -68,10 +68,11 @@ func (s *natsServer) stop() {
 func (s *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.port) }
 
 // connect opens a client that reconnects quickly and forever.
-func (s *natsServer) connect(t testing.TB, name string) *natsgo.Conn {
+func (s *natsServer) connect(t testing.TB, name string, extra ...natsgo.Option) *natsgo.Conn {
 	t.Helper()
-	nc, err := natsgo.Connect(s.url(), natsgo.Name(name), natsgo.MaxReconnects(-1),
-		natsgo.ReconnectWait(20*time.Millisecond), natsgo.ReconnectJitter(0, 0))
+	opts := append([]natsgo.Option{natsgo.Name(name), natsgo.MaxReconnects(-1),
+		natsgo.ReconnectWait(20 * time.Millisecond), natsgo.ReconnectJitter(0, 0)}, extra...)
+	nc, err := natsgo.Connect(s.url(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,10 +101,16 @@ func newSubject() string { return fmt.Sprintf("warp.test.%d", subjects.Add(1)) }
 // subject, and waits until each knows all the others.
 func (s *natsServer) cluster(t testing.TB, nodes []bustest.Node, opts ...natsbus.Option) []*ownedBus {
 	t.Helper()
+	return s.clusterOn(t, nodes, nil, opts...)
+}
+
+// clusterOn is cluster with connections made with conn's options too.
+func (s *natsServer) clusterOn(t testing.TB, nodes []bustest.Node, conn []natsgo.Option, opts ...natsbus.Option) []*ownedBus {
+	t.Helper()
 	subject := newSubject()
 	buses := make([]*ownedBus, len(nodes))
 	for i, n := range nodes {
-		nc := s.connect(t, n.Name)
+		nc := s.connect(t, n.Name, conn...)
 		o := append([]natsbus.Option{natsbus.WithNodeName(n.Name), natsbus.WithZone(n.Zone), natsbus.WithRegion(n.Region),
 			natsbus.WithPresenceInterval(200 * time.Millisecond)}, opts...)
 		b := &ownedBus{NATSBus: natsbus.NewNATSBus(nc, subject, o...), nc: nc}

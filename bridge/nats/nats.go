@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,12 +29,17 @@ type NATSBus struct {
 	inbox   string
 
 	events, acks *natsgo.Subscription
-	status       chan natsgo.Status
-	ctx          context.Context
-	cancel       context.CancelFunc
-	wg           sync.WaitGroup
-	closing      atomic.Bool
-	closeOnce    sync.Once
+	// readers hand the subscriptions' messages to the core; ready is
+	// closed once the core exists.
+	readers   [2]reader
+	ready     chan struct{}
+	status    chan natsgo.Status
+	log       *slog.Logger
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closing   atomic.Bool
+	closeOnce sync.Once
 }
 
 var (
@@ -51,8 +57,12 @@ var (
 // Other nodes appear in Members within a broker round trip; WaitForMembers
 // waits for them.
 //
-// NewNATSBus returns no error: when an option, nc or subject is bad, every
-// call of the returned bus returns an error naming it (matching
+// A connection made with nats.NoEcho spares the echo of the node's own
+// frames and carries one bus per subject (see the package documentation).
+//
+// NewNATSBus returns no error: when an option, nc or subject is bad (a
+// second bus of subject on a NoEcho connection included), every call of
+// the returned bus returns an error naming it (matching
 // bridge.ErrBadOption), and Close returns nil. The bus never closes nc.
 func NewNATSBus(nc *natsgo.Conn, subject string, opts ...Option) *NATSBus {
 	o, cfg, err := apply(opts)
@@ -62,14 +72,17 @@ func NewNATSBus(nc *natsgo.Conn, subject string, opts ...Option) *NATSBus {
 	if err != nil {
 		return &NATSBus{Core: bridge.Broken(err)}
 	}
-	b := &NATSBus{nc: nc, subject: subject, inbox: nc.NewInbox()}
+	if err := noEcho.claim(nc, subject); err != nil {
+		return &NATSBus{Core: bridge.Broken(err)}
+	}
+	b := &NATSBus{nc: nc, subject: subject, inbox: nc.NewInbox(), ready: make(chan struct{}), log: cfg.Logger}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.status = nc.StatusChanged(natsgo.CONNECTED, natsgo.DISCONNECTED, natsgo.RECONNECTING, natsgo.CLOSED)
 	// Subscribe before the core announces itself, so the answers to its
-	// first announcement reach it; the messages wait in the subscriptions
-	// until the readers start.
-	if b.events, err = nc.SubscribeSync(subject); err == nil {
-		b.acks, err = nc.SubscribeSync(b.inbox)
+	// first announcement reach it; the readers hold the messages until
+	// the core exists.
+	if b.events, err = b.readers[0].subscribe(b, subject, b.inbox); err == nil {
+		b.acks, err = b.readers[1].subscribe(b, b.inbox, "")
 	}
 	if err == nil && o.pendingMsgs != 0 {
 		if err = b.events.SetPendingLimits(o.pendingMsgs, o.pendingBytes); err == nil {
@@ -77,6 +90,7 @@ func NewNATSBus(nc *natsgo.Conn, subject string, opts ...Option) *NATSBus {
 		}
 	}
 	if err != nil {
+		close(b.ready) // no core: the readers drop what came
 		b.teardown()
 		return &NATSBus{Core: bridge.Broken(fmt.Errorf("nats: subscribing to %q: %w", subject, mapErr(err)))}
 	}
@@ -91,9 +105,8 @@ func NewNATSBus(nc *natsgo.Conn, subject string, opts ...Option) *NATSBus {
 	if !nc.IsConnected() {
 		b.link.Disconnected(nc.LastError())
 	}
-	b.wg.Add(3)
-	go b.read(b.events)
-	go b.read(b.acks)
+	close(b.ready)
+	b.wg.Add(1)
 	go b.watch()
 	return b
 }
@@ -114,37 +127,51 @@ func checkArgs(nc *natsgo.Conn, subject string) error {
 	return nil
 }
 
-// read hands every message of sub to the core until Close. A rise of the
-// subscription's dropped count means nats.go dropped messages for a slow
-// consumer: every subscription resyncs.
-func (b *NATSBus) read(sub *natsgo.Subscription) {
-	defer b.wg.Done()
-	dropped := 0
-	for {
-		msg, err := sub.NextMsgWithContext(b.ctx)
-		if n, _ := sub.Dropped(); n > dropped {
-			dropped = n
-			b.link.Lost("slow-consumer")
-		}
-		switch {
-		case err == nil:
-			b.link.Receive(msg.Data, msg.Reply)
-		case b.ctx.Err() != nil:
-			return
-		case errors.Is(err, natsgo.ErrSlowConsumer):
-			// Counted through Dropped above.
-		case errors.Is(err, natsgo.ErrConnectionClosed), errors.Is(err, natsgo.ErrBadSubscription):
-			// watch reports the closed connection; nothing more to read.
-			return
-		default:
-			b.link.Logger().Warn("nats: reading a subscription", "err", err)
-			select {
-			case <-b.ctx.Done():
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
+// reader hands the messages of one subscription to the core. nats.go
+// calls it on the subscription's own goroutine, one message at a time: the
+// message goes from the client's read loop to the core in one hop, as on
+// any asynchronous subscription. A rise of the subscription's dropped
+// count means nats.go dropped messages for a slow consumer: every
+// subscription resyncs.
+type reader struct {
+	b *NATSBus
+	// own is the reply subject of this bus's own frames, which the
+	// server hands back on subject (unless the connection was made with
+	// nats.NoEcho): they are dropped unopened.
+	own     string
+	dropped int           // the subscription's dropped count last seen
+	stopped chan struct{} // closed when nats.go stopped calling
+}
+
+func (r *reader) subscribe(b *NATSBus, subject, own string) (*natsgo.Subscription, error) {
+	r.b, r.own, r.stopped = b, own, make(chan struct{})
+	sub, err := b.nc.Subscribe(subject, r.onMsg)
+	if err != nil {
+		close(r.stopped)
+		return nil, err
 	}
+	sub.SetClosedHandler(func(string) { close(r.stopped) })
+	if !sub.IsValid() {
+		// Closed before the handler was set (the connection closed): the
+		// goroutine delivers nothing more.
+		close(r.stopped)
+	}
+	return sub, nil
+}
+
+func (r *reader) onMsg(msg *natsgo.Msg) {
+	<-r.b.ready
+	if r.b.link == nil {
+		return
+	}
+	if n, _ := msg.Sub.Dropped(); n > r.dropped {
+		r.dropped = n
+		r.b.link.Lost("slow-consumer")
+	}
+	if r.own != "" && msg.Reply == r.own {
+		return // delivered here when published
+	}
+	r.b.link.Receive(msg.Data, msg.Reply)
 }
 
 // watch follows the connection's status: nats.go reconnects and resends
@@ -208,6 +235,7 @@ func (b *NATSBus) Close() error {
 // teardown stops what the constructor started on the connection.
 func (b *NATSBus) teardown() {
 	b.cancel()
+	noEcho.release(b.nc, b.subject)
 	for _, s := range []*natsgo.Subscription{b.events, b.acks} {
 		if s != nil {
 			_ = s.Unsubscribe()
@@ -216,6 +244,61 @@ func (b *NATSBus) teardown() {
 	if b.status != nil {
 		b.nc.RemoveStatusListener(b.status)
 	}
+	// nats.go ends a subscription's goroutine once it is unsubscribed or
+	// the connection closed; the bound only guards against a handler
+	// that never returns.
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	for _, r := range b.readers {
+		if r.stopped == nil {
+			continue
+		}
+		select {
+		case <-r.stopped:
+		case <-deadline.C:
+			b.log.Warn("nats: a subscription's delivery goroutine did not stop within 5s", "subject", b.subject)
+			return
+		}
+	}
+}
+
+// noEcho refuses a second bus of one subject on a connection made with
+// nats.NoEcho: the server hands such a connection none of its own
+// messages, so the two would never hear each other.
+var noEcho = noEchoClaims{m: make(map[noEchoKey]struct{})}
+
+type noEchoKey struct {
+	nc      *natsgo.Conn
+	subject string
+}
+
+type noEchoClaims struct {
+	mu sync.Mutex
+	m  map[noEchoKey]struct{}
+}
+
+func (c *noEchoClaims) claim(nc *natsgo.Conn, subject string) error {
+	if !nc.Opts.NoEcho {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := noEchoKey{nc, subject}
+	if _, taken := c.m[k]; taken {
+		return &bridge.OptionError{Option: "nc", Value: fmt.Sprintf("%q", subject),
+			Err: errors.New("the connection, made with nats.NoEcho, already carries a bus of this subject: the two would never hear each other; give each its own connection")}
+	}
+	c.m[k] = struct{}{}
+	return nil
+}
+
+func (c *noEchoClaims) release(nc *natsgo.Conn, subject string) {
+	if !nc.Opts.NoEcho {
+		return
+	}
+	c.mu.Lock()
+	delete(c.m, noEchoKey{nc, subject})
+	c.mu.Unlock()
 }
 
 // transport publishes frames on the subject with the bus's inbox as reply

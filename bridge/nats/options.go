@@ -86,7 +86,7 @@ func WithDedupeWindow(n int) Option { return core(bridge.WithDedupeWindow(n)) }
 func WithRecorder(r syncbus.Recorder) Option { return core(bridge.WithRecorder(r)) }
 
 // WithPendingLimits sets the client-side buffer of the bus's two NATS
-// subscriptions, in messages and bytes (nats.go's defaults: 512 Ki
+// subscriptions, in messages and bytes (nats.go's defaults: 500 000
 // messages, 64 MiB). When the bus falls that far behind, nats.go drops
 // messages; the bus turns that into one resync of every subscription.
 func WithPendingLimits(msgs, bytes int) Option {

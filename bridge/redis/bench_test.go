@@ -8,6 +8,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/warpmesh/warp/bridge/bridgetest"
 	redisbus "github.com/warpmesh/warp/bridge/redis"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/syncbus/bustest"
@@ -81,12 +82,14 @@ func BenchmarkLatency(b *testing.B) {
 		for i := range subs {
 			subs[i], _ = buses[i+1].Subscribe(ctx, "lat")
 		}
+		w := bridgetest.NewWatchdog(b, 30*time.Second)
 		b.ResetTimer()
 		for range b.N {
 			_ = buses[0].Publish(ctx, "lat")
 			for _, s := range subs {
-				recvN(b, s, 1)
+				w.Event(b, s)
 			}
+			w.Progress()
 		}
 	})
 	b.Run("bridge/await-4", func(b *testing.B) {
@@ -114,12 +117,14 @@ func BenchmarkLatency(b *testing.B) {
 			}()
 		}
 		payload := make([]byte, 100)
+		w := bridgetest.NewWatchdog(b, 30*time.Second)
 		b.ResetTimer()
 		for range b.N {
 			_ = pub.Publish(ctx, "raw:lat", payload).Err()
 			for range subs {
-				<-ch
+				bridgetest.Next(b, w, ch)
 			}
+			w.Progress()
 		}
 	})
 	b.Run("raw/request-4-replies", func(b *testing.B) {
@@ -143,18 +148,16 @@ func BenchmarkLatency(b *testing.B) {
 		b.Cleanup(func() { _ = replies.Close() })
 		rch := replies.Channel()
 		payload := make([]byte, 100)
+		w := bridgetest.NewWatchdog(b, 30*time.Second)
 		b.ResetTimer()
-		for i := range b.N {
+		for range b.N {
 			if err := pub.Publish(ctx, "raw:req", payload).Err(); err != nil {
 				b.Fatal(err)
 			}
 			for range subs {
-				select {
-				case <-rch:
-				case <-time.After(5 * time.Second):
-					b.Fatalf("iteration %d: a reply is missing", i)
-				}
+				bridgetest.Next(b, w, rch)
 			}
+			w.Progress()
 		}
 	})
 }

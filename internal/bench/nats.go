@@ -135,12 +135,13 @@ func (t *natsRaw) close() {
 }
 
 // startNATSBridge builds five NATS bridge nodes, each on a connection of
-// its own.
+// its own made with nats.NoEcho, as package bridge/nats recommends for a
+// connection that carries one bus.
 func startNATSBridge(ctx context.Context, url string, keys *keySet) (*bridgeTarget, error) {
 	secret := bridgeSecret()
 	return startBridge(ctx, keys, "this process: the embedded nats-server, the 5 nodes and the harness",
 		func(name, zone string) (*bridgeNode, error) {
-			nc, err := natsgo.Connect(url, natsgo.Name(name), natsgo.NoReconnect())
+			nc, err := natsgo.Connect(url, natsgo.Name(name), natsgo.NoReconnect(), natsgo.NoEcho())
 			if err != nil {
 				return nil, err
 			}

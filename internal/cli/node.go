@@ -703,8 +703,10 @@ func dialBridge(ctx context.Context, spec *bridgeSpec, nodeName string) (*bridge
 	}
 	switch spec.scheme {
 	case "nats":
+		// The connection carries the node's one bus: NoEcho spares it the
+		// echo of its own frames.
 		nc, err := natsgo.Connect(strings.Join(spec.servers, ","), natsgo.Name(clientName),
-			natsgo.Timeout(bridgeDialTimeout), natsgo.MaxReconnects(-1))
+			natsgo.Timeout(bridgeDialTimeout), natsgo.MaxReconnects(-1), natsgo.NoEcho())
 		if err != nil {
 			return nil, fmt.Errorf("--bridge %s: cannot reach the NATS server: %w", spec.display, err)
 		}
