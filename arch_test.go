@@ -72,30 +72,31 @@ func ours(importPath string) string {
 // directly (ARCHITECTURE.md, "Packages and the direction of imports").
 // Subpackages not listed inherit the rule of their nearest listed parent.
 var allowedImports = map[string][]string{
-	"syncbus":                   {},
-	"wire":                      {"syncbus"},
-	"zones":                     {"syncbus"},
-	"membership":                {"wire", "syncbus"},
-	"mesh":                      {"membership", "zones", "wire", "syncbus", "mesh/internal/protocol", "internal/"},
-	"mesh/internal/protocol":    {"zones", "wire", "syncbus"},
-	"bridge":                    {"wire", "syncbus", "internal/"},
-	"bridge/nats":               {"wire", "zones", "syncbus", "bridge", "internal/"},
-	"bridge/kafka":              {"wire", "zones", "syncbus", "bridge", "internal/"},
-	"bridge/redis":              {"wire", "zones", "syncbus", "bridge", "internal/"},
-	"bridge/bridgetest":         {"bridge", "wire", "syncbus", "internal/"}, // and no broker: brokerDeps
-	"sim":                       {"mesh", "membership", "zones", "wire", "syncbus", "internal/"},
-	"cmd":                       {"*"},
-	"internal/cli":              {"*"},
-	"internal/bench":            {"*"},
-	"internal/input":            {"sim", "mesh", "wire", "syncbus"}, // no broker even in its tests: TestInputLinksNoBroker
-	"examples":                  {"*"},
-	"internal":                  {"syncbus", "internal/"},
-	"internal/faults":           {},
-	"internal/warptest":         {"syncbus"},
-	"internal/warptest/nettest": {"membership", "wire", "internal/"},
-	"syncbus/bustest":           {"syncbus"},
-	"zones/zonestest":           {"zones", "syncbus"},
-	"membership/membershiptest": {"membership", "wire", "syncbus"},
+	"syncbus":                     {},
+	"wire":                        {"syncbus"},
+	"zones":                       {"syncbus"},
+	"membership":                  {"wire", "syncbus"},
+	"mesh":                        {"membership", "zones", "wire", "syncbus", "mesh/internal/protocol", "internal/"},
+	"mesh/internal/protocol":      {"zones", "wire", "syncbus"},
+	"bridge":                      {"wire", "syncbus", "internal/"},
+	"bridge/nats":                 {"wire", "zones", "syncbus", "bridge", "internal/"},
+	"bridge/kafka":                {"wire", "zones", "syncbus", "bridge", "internal/"},
+	"bridge/redis":                {"wire", "zones", "syncbus", "bridge", "internal/"},
+	"bridge/bridgetest":           {"bridge", "wire", "syncbus", "internal/"}, // and no broker: brokerDeps
+	"sim":                         {"mesh", "membership", "zones", "wire", "syncbus", "internal/"},
+	"cmd":                         {"*"},
+	"internal/cli":                {"*"},
+	"internal/bench":              {"*"},
+	"internal/input":              {"sim", "mesh", "wire", "syncbus"}, // no broker even in its tests: TestInputLinksNoBroker
+	"examples":                    {"*"},
+	"internal":                    {"syncbus", "internal/"},
+	"internal/faults":             {},
+	"internal/warptest":           {"syncbus"},
+	"internal/warptest/nettest":   {"membership", "wire", "internal/"},
+	"internal/warptest/frametest": {"wire", "syncbus"},
+	"syncbus/bustest":             {"syncbus"},
+	"zones/zonestest":             {"zones", "syncbus"},
+	"membership/membershiptest":   {"membership", "wire", "syncbus"},
 }
 
 // forbiddenDeps are modules no library package may depend on, even

@@ -4,72 +4,13 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/warpmesh/warp/syncbus"
-	"github.com/warpmesh/warp/wire"
+	"github.com/warpmesh/warp/internal/warptest/frametest"
 )
-
-// testFrame seals an Events frame of two events with key and label.
-func testFrame(t testing.TB, key []byte, label string) []byte {
-	t.Helper()
-	var keys [][]byte
-	if key != nil {
-		keys = append(keys, key)
-	}
-	kr, err := wire.NewKeyring(keys...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := syncbus.NewIDGenerator()
-	f := &wire.Events{Origin: "node-a", Boot: 7, Zone: "eu-1a", Region: "eu", Events: []wire.Event{
-		{Seq: 1, ID: ids.Next(), Key: "user:42", Op: syncbus.OpInvalidate, Time: time.Now().UnixNano()},
-		{Seq: 2, ID: ids.Next(), Key: "lease-9", Op: syncbus.OpLeaseRevoke, Flags: wire.EventAckWanted, Time: time.Now().UnixNano()},
-	}}
-	body, err := wire.AppendEvents(nil, f, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	frame, err := wire.NewSealer(kr, label).Seal(nil, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return frame
-}
-
-// quoteRedis quotes b as redis-cli prints a binary string.
-func quoteRedis(b []byte) string {
-	var s strings.Builder
-	s.WriteByte('"')
-	for _, c := range b {
-		switch {
-		case c == '\\' || c == '"':
-			s.WriteByte('\\')
-			s.WriteByte(c)
-		case c == '\n':
-			s.WriteString(`\n`)
-		case c == '\r':
-			s.WriteString(`\r`)
-		case c == '\t':
-			s.WriteString(`\t`)
-		case c == '\a':
-			s.WriteString(`\a`)
-		case c == '\b':
-			s.WriteString(`\b`)
-		case c >= 0x20 && c < 0x7f:
-			s.WriteByte(c)
-		default:
-			fmt.Fprintf(&s, `\x%02x`, c)
-		}
-	}
-	s.WriteByte('"')
-	return s.String()
-}
 
 func writeFile(t *testing.T, name string, data []byte) string {
 	t.Helper()
@@ -84,13 +25,13 @@ func writeFile(t *testing.T, name string, data []byte) string {
 // the cluster's key file and label, printing every event.
 func TestDecodeFormats(t *testing.T) {
 	key := bytes.Repeat([]byte{9}, 32)
-	frame := testFrame(t, key, "prod")
+	frame := frametest.Events(t, key, "prod")
 	keyFile := writeFile(t, "keys", []byte("# the cluster's keys\n"+base64.StdEncoding.EncodeToString(key)+"\n"))
 	inputs := map[string][]byte{
 		"raw":    frame,
 		"hex":    []byte(hex.EncodeToString(frame) + "\n"),
 		"base64": []byte(base64.StdEncoding.EncodeToString(frame)),
-		"quoted": []byte(quoteRedis(frame) + "\n"),
+		"quoted": []byte(frametest.QuoteRedis(frame) + "\n"),
 	}
 	for format, in := range inputs {
 		code, out, errOut := runCLI(t, nil, "decode", "--key-file", keyFile, "--label", "prod", writeFile(t, format, in))
@@ -108,7 +49,7 @@ func TestDecodeFormats(t *testing.T) {
 
 // TestDecodeStdin: "-" (or no FILE) reads standard input.
 func TestDecodeStdin(t *testing.T) {
-	frame := testFrame(t, nil, "")
+	frame := frametest.Events(t, nil, "")
 	var out bytes.Buffer
 	if err := runDecode(strings.NewReader(hex.EncodeToString(frame)), &out, "-", decodeFlags{}); err != nil {
 		t.Fatal(err)
@@ -122,10 +63,10 @@ func TestDecodeStdin(t *testing.T) {
 // says what is wrong.
 func TestDecodeBadInput(t *testing.T) {
 	key := bytes.Repeat([]byte{9}, 32)
-	sealed := writeFile(t, "sealed", testFrame(t, key, "prod"))
+	sealed := writeFile(t, "sealed", frametest.Events(t, key, "prod"))
 	keyFile := writeFile(t, "keys", []byte(base64.StdEncoding.EncodeToString(key)))
 	otherKey := writeFile(t, "other", []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))))
-	tampered := testFrame(t, key, "prod")
+	tampered := frametest.Events(t, key, "prod")
 	tampered[len(tampered)-3] ^= 0xff
 	cases := []struct {
 		args []string

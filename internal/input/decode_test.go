@@ -4,75 +4,16 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
-	"fmt"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/warpmesh/warp/syncbus"
+	"github.com/warpmesh/warp/internal/warptest/frametest"
 	"github.com/warpmesh/warp/wire"
 )
 
-// testFrame seals an Events frame of two events with key and label.
-func testFrame(t testing.TB, key []byte, label string) []byte {
-	t.Helper()
-	var keys [][]byte
-	if key != nil {
-		keys = append(keys, key)
-	}
-	kr, err := wire.NewKeyring(keys...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := syncbus.NewIDGenerator()
-	f := &wire.Events{Origin: "node-a", Boot: 7, Zone: "eu-1a", Region: "eu", Events: []wire.Event{
-		{Seq: 1, ID: ids.Next(), Key: "user:42", Op: syncbus.OpInvalidate, Time: time.Now().UnixNano()},
-		{Seq: 2, ID: ids.Next(), Key: "lease-9", Op: syncbus.OpLeaseRevoke, Flags: wire.EventAckWanted, Time: time.Now().UnixNano()},
-	}}
-	body, err := wire.AppendEvents(nil, f, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	frame, err := wire.NewSealer(kr, label).Seal(nil, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return frame
-}
-
-// quoteRedis quotes b as redis-cli prints a binary string.
-func quoteRedis(b []byte) string {
-	var s strings.Builder
-	s.WriteByte('"')
-	for _, c := range b {
-		switch {
-		case c == '\\' || c == '"':
-			s.WriteByte('\\')
-			s.WriteByte(c)
-		case c == '\n':
-			s.WriteString(`\n`)
-		case c == '\r':
-			s.WriteString(`\r`)
-		case c == '\t':
-			s.WriteString(`\t`)
-		case c == '\a':
-			s.WriteString(`\a`)
-		case c == '\b':
-			s.WriteString(`\b`)
-		case c >= 0x20 && c < 0x7f:
-			s.WriteByte(c)
-		default:
-			fmt.Fprintf(&s, `\x%02x`, c)
-		}
-	}
-	s.WriteByte('"')
-	return s.String()
-}
-
 // TestCapturedFrameRoundTrip: each encoding of a frame gives its bytes back.
 func TestCapturedFrameRoundTrip(t *testing.T) {
-	frame := testFrame(t, nil, "")
-	for _, in := range []string{hex.EncodeToString(frame), "0x" + hex.EncodeToString(frame), base64.RawURLEncoding.EncodeToString(frame), quoteRedis(frame)} {
+	frame := frametest.Events(t, nil, "")
+	for _, in := range []string{hex.EncodeToString(frame), "0x" + hex.EncodeToString(frame), base64.RawURLEncoding.EncodeToString(frame), frametest.QuoteRedis(frame)} {
 		got, _, err := CapturedFrame([]byte(in))
 		if err != nil || !bytes.Equal(got, frame) {
 			t.Errorf("CapturedFrame(%.20q…) = %x, %v", in, got, err)
@@ -87,10 +28,10 @@ func TestCapturedFrameRoundTrip(t *testing.T) {
 // the frame printing (PrintBody) panic, and hex and redis-cli quoting of
 // any bytes decode back to them.
 func FuzzDecodeInput(f *testing.F) {
-	f.Add(testFrame(f, nil, ""))
-	f.Add(testFrame(f, bytes.Repeat([]byte{9}, 32), "prod"))
-	f.Add([]byte(hex.EncodeToString(testFrame(f, nil, ""))))
-	f.Add([]byte(quoteRedis(testFrame(f, nil, ""))))
+	f.Add(frametest.Events(f, nil, ""))
+	f.Add(frametest.Events(f, bytes.Repeat([]byte{9}, 32), "prod"))
+	f.Add([]byte(hex.EncodeToString(frametest.Events(f, nil, ""))))
+	f.Add([]byte(frametest.QuoteRedis(frametest.Events(f, nil, ""))))
 	f.Add([]byte(`"\x57\x01\"`))
 	f.Add([]byte("V wE="))
 	f.Add([]byte{0x57, 0x01})
@@ -118,7 +59,7 @@ func FuzzDecodeInput(f *testing.F) {
 		if len(in) == 0 {
 			return
 		}
-		for _, enc := range []string{hex.EncodeToString(in), quoteRedis(in)} {
+		for _, enc := range []string{hex.EncodeToString(in), frametest.QuoteRedis(in)} {
 			got, _, err := CapturedFrame([]byte(enc))
 			if len(in) >= 2 && in[0] == wire.Marker && in[1] == wire.Version {
 				continue // the encodings start with text, fine, but skip the marker case's ambiguity
