@@ -1,8 +1,10 @@
 // Package bridgetest holds the test harnesses every bridge package shares:
 // the judge of FuzzReceive (ReceiveHarness), which holds a bus to the
-// receiving core's contract for any message a broker could hand it, and
-// the steady load of TestRestartUnderLoad (Load, RestartUnderLoad), which
-// checks across a broker restart that loss is never silent. The bridges
+// receiving core's contract for any message a broker could hand it; the
+// steady load of TestRestartUnderLoad (Load, RestartUnderLoad), which
+// checks across a broker restart that loss is never silent; and the loops
+// of the latency benchmarks (EventualLatency, AwaitLatency, and Watchdog
+// for the raw clients' twins), which wait alike and cheaply. The bridges
 // share their receiving core and their semantics, so each runs the same
 // checks; its own tests keep only what is particular to its broker:
 // starting and stopping the server, building the buses, handing a broker

@@ -1,6 +1,7 @@
 package bridgetest
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,5 +75,42 @@ func (w *Watchdog) Event(tb testing.TB, ch <-chan syncbus.Event) {
 		}
 	case <-w.stalled:
 		tb.Fatalf("stalled: an event did not come (%d iterations done)", w.progress.Load())
+	}
+}
+
+// EventualLatency is the loop of the bridges' eventual-latency benchmarks:
+// buses[0] publishes an invalidation, and an iteration ends once every
+// other bus's subscription delivered it.
+func EventualLatency[B syncbus.Bus](b *testing.B, buses []B) {
+	ctx := context.Background()
+	subs := make([]<-chan syncbus.Event, len(buses)-1)
+	for i := range subs {
+		var err error
+		if subs[i], err = buses[i+1].Subscribe(ctx, "lat"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	w := NewWatchdog(b, 30*time.Second)
+	b.ResetTimer()
+	for range b.N {
+		if err := buses[0].Publish(ctx, "lat"); err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range subs {
+			w.Event(b, s)
+		}
+		w.Progress()
+	}
+}
+
+// AwaitLatency is the loop of the bridges' awaited-publish benchmarks:
+// buses[0] publishes with PublishAndAwait for every other bus.
+func AwaitLatency[B syncbus.Bus](b *testing.B, buses []B) {
+	ctx := context.Background()
+	b.ResetTimer()
+	for range b.N {
+		if err := buses[0].PublishAndAwait(ctx, "lat", len(buses)-1); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -68,22 +68,8 @@ func BenchmarkBurst10k(b *testing.B) {
 
 func BenchmarkLatency(b *testing.B) {
 	kc := startKafka(b)
-	ctx := context.Background()
 	b.Run("bridge/eventual-4", func(b *testing.B) {
-		buses := cluster(b, kc, false, benchNodes(5))
-		subs := make([]<-chan syncbus.Event, 4)
-		for i := range subs {
-			subs[i], _ = buses[i+1].Subscribe(ctx, "lat")
-		}
-		w := bridgetest.NewWatchdog(b, 30*time.Second)
-		b.ResetTimer()
-		for range b.N {
-			_ = buses[0].Publish(ctx, "lat")
-			for _, s := range subs {
-				w.Event(b, s)
-			}
-			w.Progress()
-		}
+		bridgetest.EventualLatency(b, cluster(b, kc, false, benchNodes(5)))
 	})
 	for _, fromBrokers := range []bool{false, true} {
 		name := "bridge/await-4"
@@ -91,13 +77,7 @@ func BenchmarkLatency(b *testing.B) {
 			name = "bridge/await-4-ack-topic"
 		}
 		b.Run(name, func(b *testing.B) {
-			buses := cluster(b, kc, fromBrokers, benchNodes(5))
-			b.ResetTimer()
-			for range b.N {
-				if err := buses[0].PublishAndAwait(ctx, "lat", 4); err != nil {
-					b.Fatal(err)
-				}
-			}
+			bridgetest.AwaitLatency(b, cluster(b, kc, fromBrokers, benchNodes(5)))
 		})
 	}
 	b.Run("raw/publish-4", func(b *testing.B) {

@@ -16,7 +16,11 @@ import (
 func runConformance(t *testing.T, fromBrokers bool) {
 	kc := startKafka(t)
 	factory := func(t *testing.T, nodes []bustest.Node) *bustest.Cluster {
-		buses := cluster(t, kc, fromBrokers, nodes, kafkabus.WithPrefixBuffer(64))
+		// Presence every 500ms, not the helpers' 200ms: kfake serves every
+		// request on one goroutine, and on a loaded machine a node once
+		// went 600ms (three intervals) without being heard, which made it
+		// failed and turned an awaited deadline into a fail-fast.
+		buses := cluster(t, kc, fromBrokers, nodes, kafkabus.WithPrefixBuffer(64), kafkabus.WithPresenceInterval(500*time.Millisecond))
 		c := &bustest.Cluster{Mute: func(i int) { kafkabus.SetMuted(buses[i].KafkaBus, true) }}
 		for _, b := range buses {
 			c.Buses = append(c.Buses, b)

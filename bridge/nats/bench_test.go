@@ -70,7 +70,6 @@ func BenchmarkBurst10k(b *testing.B) {
 
 func BenchmarkLatency(b *testing.B) {
 	srv := startServer(b)
-	ctx := context.Background()
 
 	// "bridge" nodes connect as nats.Connect does; "bridge-noecho" nodes
 	// with nats.NoEcho, which spares the server and each node the echo of
@@ -80,29 +79,10 @@ func BenchmarkLatency(b *testing.B) {
 		conn []natsgo.Option
 	}{{"bridge", nil}, {"bridge-noecho", []natsgo.Option{natsgo.NoEcho()}}} {
 		b.Run(v.name+"/eventual-4", func(b *testing.B) {
-			buses := srv.clusterOn(b, benchNodes(5), v.conn)
-			subs := make([]<-chan syncbus.Event, 4)
-			for i := range subs {
-				subs[i], _ = buses[i+1].Subscribe(ctx, "lat")
-			}
-			w := bridgetest.NewWatchdog(b, 30*time.Second)
-			b.ResetTimer()
-			for range b.N {
-				_ = buses[0].Publish(ctx, "lat")
-				for _, s := range subs {
-					w.Event(b, s)
-				}
-				w.Progress()
-			}
+			bridgetest.EventualLatency(b, srv.clusterOn(b, benchNodes(5), v.conn))
 		})
 		b.Run(v.name+"/await-4", func(b *testing.B) {
-			buses := srv.clusterOn(b, benchNodes(5), v.conn)
-			b.ResetTimer()
-			for range b.N {
-				if err := buses[0].PublishAndAwait(ctx, "lat", 4); err != nil {
-					b.Fatal(err)
-				}
-			}
+			bridgetest.AwaitLatency(b, srv.clusterOn(b, benchNodes(5), v.conn))
 		})
 	}
 	b.Run("raw/publish-4", func(b *testing.B) {

@@ -77,29 +77,10 @@ func BenchmarkLatency(b *testing.B) {
 	ctx := context.Background()
 
 	b.Run("bridge/eventual-4", func(b *testing.B) {
-		buses := srv.cluster(b, benchNodes(5))
-		subs := make([]<-chan syncbus.Event, 4)
-		for i := range subs {
-			subs[i], _ = buses[i+1].Subscribe(ctx, "lat")
-		}
-		w := bridgetest.NewWatchdog(b, 30*time.Second)
-		b.ResetTimer()
-		for range b.N {
-			_ = buses[0].Publish(ctx, "lat")
-			for _, s := range subs {
-				w.Event(b, s)
-			}
-			w.Progress()
-		}
+		bridgetest.EventualLatency(b, srv.cluster(b, benchNodes(5)))
 	})
 	b.Run("bridge/await-4", func(b *testing.B) {
-		buses := srv.cluster(b, benchNodes(5))
-		b.ResetTimer()
-		for range b.N {
-			if err := buses[0].PublishAndAwait(ctx, "lat", 4); err != nil {
-				b.Fatal(err)
-			}
-		}
+		bridgetest.AwaitLatency(b, srv.cluster(b, benchNodes(5)))
 	})
 	b.Run("raw/publish-4", func(b *testing.B) {
 		pub, subs := rawClients(b, srv, 4)
