@@ -46,6 +46,9 @@ type Membership struct {
 	local   Node
 	members map[string]Node
 	version uint64
+	// unsent are the events of changes not yet in the published
+	// snapshot: publish hands them to the reader after storing it.
+	unsent []Event
 
 	leftLocal atomic.Bool // the local node has left
 
@@ -279,8 +282,9 @@ func (m *Membership) Members() []syncbus.Member { return m.Snapshot().Members() 
 // Events returns the channel of member changes. It has the capacity
 // Config.EventBuffer; when the reader falls behind, events are dropped and
 // counted (Stats.EventsDropped) rather than slowing memberlist down, so a
-// reader that needs the full picture reads Snapshot. The channel is closed
-// by Close.
+// reader that needs the full picture reads Snapshot. An event is sent
+// once the snapshot that shows its change is published: Snapshot (and
+// Members) read on an event include it. The channel is closed by Close.
 func (m *Membership) Events() <-chan Event { return m.events }
 
 // Changed returns a channel that receives a value after a new snapshot

@@ -178,18 +178,19 @@ func (m *Membership) poll(now time.Time) {
 	}
 }
 
-// emit hands an event to the reader, or drops and counts it: the loop
-// must never wait for a slow reader.
+// emit queues an event for the reader until the snapshot that shows its
+// change is published (every change that emits is published).
 func (m *Membership) emit(kind EventKind, node Node) {
-	select {
-	case m.events <- Event{Kind: kind, Node: node}:
-	default:
-		m.eventsDropped.Add(1)
-	}
+	m.unsent = append(m.unsent, Event{Kind: kind, Node: node})
 }
 
-// publish builds and stores a new snapshot.
+// publish builds and stores a new snapshot, then hands the reader the
+// events of the changes it shows: a reader that reads Snapshot on an
+// event finds that event's change in it. Events the reader has no room
+// for are dropped and counted: the loop must never wait for a slow
+// reader.
 func (m *Membership) publish() {
+	defer m.sendEvents()
 	nodes := make([]Node, 0, len(m.members)+1)
 	nodes = append(nodes, m.local)
 	for _, n := range m.members {
@@ -202,6 +203,18 @@ func (m *Membership) publish() {
 	case m.changed <- struct{}{}:
 	default: // a signal is pending already
 	}
+}
+
+func (m *Membership) sendEvents() {
+	for _, ev := range m.unsent {
+		select {
+		case m.events <- ev:
+		default:
+			m.eventsDropped.Add(1)
+		}
+	}
+	clear(m.unsent)
+	m.unsent = m.unsent[:0]
 }
 
 // rememberFailed keeps a failed member's address for rejoining.
