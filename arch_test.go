@@ -82,7 +82,7 @@ var allowedImports = map[string][]string{
 	"bridge/nats":                 {"wire", "zones", "syncbus", "bridge", "internal/"},
 	"bridge/kafka":                {"wire", "zones", "syncbus", "bridge", "internal/"},
 	"bridge/redis":                {"wire", "zones", "syncbus", "bridge", "internal/"},
-	"bridge/bridgetest":           {"bridge", "wire", "syncbus", "internal/"}, // and no broker: brokerDeps
+	"bridge/bridgetest":           {"bridge", "wire", "syncbus", "syncbus/bustest", "internal/"}, // and no broker: brokerDeps
 	"sim":                         {"mesh", "membership", "zones", "wire", "syncbus", "internal/"},
 	"cmd":                         {"*"},
 	"internal/cli":                {"*"},

@@ -1,8 +1,6 @@
 package kafka_test
 
 import (
-	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -10,8 +8,6 @@ import (
 
 	"github.com/warpmesh/warp/bridge/bridgetest"
 	kafkabus "github.com/warpmesh/warp/bridge/kafka"
-	"github.com/warpmesh/warp/syncbus"
-	"github.com/warpmesh/warp/syncbus/bustest"
 )
 
 // The bridge's costs against the raw client's on the same in-process
@@ -24,52 +20,21 @@ import (
 // partition consumers, and a request answered by 4 replies on a reply
 // topic.
 
-func benchNodes(n int) []bustest.Node {
-	nodes := make([]bustest.Node, n)
-	for i := range nodes {
-		nodes[i] = bustest.Node{Name: fmt.Sprintf("b%d", i), Zone: fmt.Sprintf("z%d", i%3)}
-	}
-	return nodes
-}
-
 func BenchmarkBurst10k(b *testing.B) {
 	kc := startKafka(b)
-	for _, batch := range []int{0, 1} {
-		name := "batched"
-		if batch == 1 {
-			name = "unbatched"
+	bridgetest.Burst10k(b, func(b *testing.B, unbatched bool) []*ownedBus {
+		opts := []kafkabus.Option{kafkabus.WithPrefixBuffer(1 << 15)}
+		if unbatched {
+			opts = append(opts, kafkabus.WithBatchSize(1))
 		}
-		b.Run(name, func(b *testing.B) {
-			opts := []kafkabus.Option{kafkabus.WithPrefixBuffer(1 << 15)}
-			if batch == 1 {
-				opts = append(opts, kafkabus.WithBatchSize(1))
-			}
-			buses := cluster(b, kc, false, benchNodes(2), opts...)
-			ctx := context.Background()
-			sub, _ := buses[1].SubscribePrefix(ctx, "burst/")
-			const n = 10000
-			var msgs, bytes uint64
-			b.ResetTimer()
-			for range b.N {
-				before := buses[0].Metrics()
-				for i := range n {
-					_ = buses[0].Publish(ctx, fmt.Sprintf("burst/%d", i))
-				}
-				recvN(b, sub, n)
-				after := buses[0].Metrics()
-				msgs += after.Batches - before.Batches
-				bytes += after.SentLocal.Bytes - before.SentLocal.Bytes
-			}
-			b.ReportMetric(float64(msgs)/float64(b.N), "msgs/10k")
-			b.ReportMetric(float64(bytes)/float64(b.N), "bytes/10k")
-		})
-	}
+		return cluster(b, kc, false, bridgetest.BenchNodes(2), opts...)
+	})
 }
 
 func BenchmarkLatency(b *testing.B) {
 	kc := startKafka(b)
 	b.Run("bridge/eventual-4", func(b *testing.B) {
-		bridgetest.EventualLatency(b, cluster(b, kc, false, benchNodes(5)))
+		bridgetest.EventualLatency(b, cluster(b, kc, false, bridgetest.BenchNodes(5)))
 	})
 	for _, fromBrokers := range []bool{false, true} {
 		name := "bridge/await-4"
@@ -77,7 +42,7 @@ func BenchmarkLatency(b *testing.B) {
 			name = "bridge/await-4-ack-topic"
 		}
 		b.Run(name, func(b *testing.B) {
-			bridgetest.AwaitLatency(b, cluster(b, kc, fromBrokers, benchNodes(5)))
+			bridgetest.AwaitLatency(b, cluster(b, kc, fromBrokers, bridgetest.BenchNodes(5)))
 		})
 	}
 	b.Run("raw/publish-4", func(b *testing.B) {
@@ -158,22 +123,6 @@ func drainTo(pc sarama.PartitionConsumer, ch chan<- struct{}, fn func(*sarama.Co
 		}
 		if ch != nil {
 			ch <- struct{}{}
-		}
-	}
-}
-
-// recvN receives n events from ch, failing (rather than hanging) when they
-// do not come.
-func recvN(b *testing.B, ch <-chan syncbus.Event, n int) {
-	b.Helper()
-	for i := range n {
-		select {
-		case ev := <-ch:
-			if ev.Op == syncbus.OpResync {
-				b.Fatalf("event %d of %d: a resync: events were lost", i, n)
-			}
-		case <-time.After(30 * time.Second):
-			b.Fatalf("event %d of %d: nothing within 30s", i, n)
 		}
 	}
 }

@@ -1,8 +1,6 @@
 package nats_test
 
 import (
-	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -10,8 +8,6 @@ import (
 
 	"github.com/warpmesh/warp/bridge/bridgetest"
 	natsbus "github.com/warpmesh/warp/bridge/nats"
-	"github.com/warpmesh/warp/syncbus"
-	"github.com/warpmesh/warp/syncbus/bustest"
 )
 
 // The bridge's costs against the raw client's on the same server, in the
@@ -23,49 +19,18 @@ import (
 // default) and not (WithBatchSize(1)). Eventual: publish, then wait until 4
 // other nodes delivered it. Await: PublishAndAwait(4). The raw client's
 // versions: a publish received by 4 subscriptions, and a request answered
-// by 4 replies. Every loop waits the same way (bridgetest.Watchdog), with
-// no timer per receive.
-
-func benchNodes(n int) []bustest.Node {
-	nodes := make([]bustest.Node, n)
-	for i := range nodes {
-		nodes[i] = bustest.Node{Name: fmt.Sprintf("b%d", i), Zone: fmt.Sprintf("z%d", i%3)}
-	}
-	return nodes
-}
+// by 4 replies. The latency loops, the bridge's and the raw client's,
+// wait the same way (bridgetest.Watchdog), with no timer per receive.
 
 func BenchmarkBurst10k(b *testing.B) {
 	srv := startServer(b)
-	for _, batch := range []int{0, 1} {
-		name := "batched"
-		if batch == 1 {
-			name = "unbatched"
+	bridgetest.Burst10k(b, func(b *testing.B, unbatched bool) []*ownedBus {
+		opts := []natsbus.Option{natsbus.WithPrefixBuffer(1 << 15)}
+		if unbatched {
+			opts = append(opts, natsbus.WithBatchSize(1))
 		}
-		b.Run(name, func(b *testing.B) {
-			opts := []natsbus.Option{natsbus.WithPrefixBuffer(1 << 15)}
-			if batch == 1 {
-				opts = append(opts, natsbus.WithBatchSize(1))
-			}
-			buses := srv.cluster(b, benchNodes(2), opts...)
-			ctx := context.Background()
-			sub, _ := buses[1].SubscribePrefix(ctx, "burst/")
-			const n = 10000
-			var msgs, bytes uint64
-			b.ResetTimer()
-			for range b.N {
-				before := buses[0].Metrics()
-				for i := range n {
-					_ = buses[0].Publish(ctx, fmt.Sprintf("burst/%d", i))
-				}
-				recvN(b, sub, n)
-				after := buses[0].Metrics()
-				msgs += after.Batches - before.Batches
-				bytes += after.SentLocal.Bytes - before.SentLocal.Bytes
-			}
-			b.ReportMetric(float64(msgs)/float64(b.N), "msgs/10k")
-			b.ReportMetric(float64(bytes)/float64(b.N), "bytes/10k")
-		})
-	}
+		return srv.cluster(b, bridgetest.BenchNodes(2), opts...)
+	})
 }
 
 func BenchmarkLatency(b *testing.B) {
@@ -79,10 +44,10 @@ func BenchmarkLatency(b *testing.B) {
 		conn []natsgo.Option
 	}{{"bridge", nil}, {"bridge-noecho", []natsgo.Option{natsgo.NoEcho()}}} {
 		b.Run(v.name+"/eventual-4", func(b *testing.B) {
-			bridgetest.EventualLatency(b, srv.clusterOn(b, benchNodes(5), v.conn))
+			bridgetest.EventualLatency(b, srv.clusterOn(b, bridgetest.BenchNodes(5), v.conn))
 		})
 		b.Run(v.name+"/await-4", func(b *testing.B) {
-			bridgetest.AwaitLatency(b, srv.clusterOn(b, benchNodes(5), v.conn))
+			bridgetest.AwaitLatency(b, srv.clusterOn(b, bridgetest.BenchNodes(5), v.conn))
 		})
 	}
 	b.Run("raw/publish-4", func(b *testing.B) {
@@ -148,20 +113,4 @@ func rawConns(b *testing.B, srv *natsServer, n int) (*natsgo.Conn, []*natsgo.Con
 		subs[i] = conn()
 	}
 	return pub, subs
-}
-
-// recvN receives n events from ch, failing (rather than hanging) when they
-// do not come.
-func recvN(b *testing.B, ch <-chan syncbus.Event, n int) {
-	b.Helper()
-	for i := range n {
-		select {
-		case ev := <-ch:
-			if ev.Op == syncbus.OpResync {
-				b.Fatalf("event %d of %d: a resync: events were lost", i, n)
-			}
-		case <-time.After(30 * time.Second):
-			b.Fatalf("event %d of %d: nothing within 30s", i, n)
-		}
-	}
 }
