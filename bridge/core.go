@@ -39,7 +39,8 @@ type Transport interface {
 // NonBlocking is implemented by a Transport whose Publish and Ack only
 // hand frames to the client's buffer (nats.go's publish): the core then
 // sends acknowledgements from the receiving goroutine, and a publish on an
-// idle bus from the publisher's, each saving a goroutine hop.
+// idle bus from the publisher's, each saving a goroutine hop. Since such a
+// send returns at once, its ctx carries no deadline (no timer per frame).
 type NonBlocking interface {
 	Transport
 	NonBlocking() bool
