@@ -26,6 +26,8 @@ const (
 	DefaultPresenceInterval = time.Second
 	// DefaultSendTimeout bounds one send of frames to the broker.
 	DefaultSendTimeout = 5 * time.Second
+	// DefaultStallTimeout is the mesh's (mesh.DefaultStallTimeout).
+	DefaultStallTimeout = time.Second
 	// MaxBatchSize is the most events one frame carries.
 	MaxBatchSize = wire.MaxEventsPerFrame
 )
@@ -63,6 +65,10 @@ type Config struct {
 	PresenceInterval time.Duration
 	// SendTimeout bounds one send to the broker (default 5s).
 	SendTimeout time.Duration
+	// StallTimeout bounds how long this node's full prefix and all-events
+	// subscriptions hold its deliveries and its own publishes before they
+	// are let go, as the mesh's MeshOptions.StallTimeout (default 1s).
+	StallTimeout time.Duration
 	// TimeScale stretches every interval and timeout above alike, as the
 	// mesh's does: 0 means 1, negative is an error.
 	TimeScale float64
@@ -154,6 +160,12 @@ func WithPresenceInterval(d time.Duration) Option {
 // WithSendTimeout bounds one send to the broker.
 func WithSendTimeout(d time.Duration) Option {
 	return func(c *Config) error { c.SendTimeout = d; return nil }
+}
+
+// WithStallTimeout bounds how long full subscriptions hold the node's
+// deliveries and publishes (Config.StallTimeout).
+func WithStallTimeout(d time.Duration) Option {
+	return func(c *Config) error { c.StallTimeout = d; return nil }
 }
 
 // WithTimeScale stretches every interval and timeout.
@@ -278,6 +290,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := dur("WithSendTimeout", &c.SendTimeout, DefaultSendTimeout, 0); err != nil {
+		return err
+	}
+	if err := dur("WithStallTimeout", &c.StallTimeout, DefaultStallTimeout, 0); err != nil {
 		return err
 	}
 	switch {

@@ -22,7 +22,8 @@ func TestConfigure(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Zone != bridge.DefaultZone || cfg.NodeName == "" || cfg.BatchInterval != 10*bridge.DefaultBatchInterval ||
-		cfg.AckTimeout != 10*bridge.DefaultAckTimeout || cfg.BatchSize != bridge.DefaultBatchSize {
+		cfg.AckTimeout != 10*bridge.DefaultAckTimeout || cfg.BatchSize != bridge.DefaultBatchSize ||
+		cfg.StallTimeout != 10*bridge.DefaultStallTimeout {
 		t.Errorf("defaults at scale 10: %+v", cfg)
 	}
 	a, _ := bridge.Configure(nopQuorum)
@@ -43,6 +44,7 @@ func TestConfigure(t *testing.T) {
 		{bridge.WithAckTimeout(-time.Second), "WithAckTimeout"},
 		{bridge.WithPresenceInterval(-time.Second), "WithPresenceInterval"},
 		{bridge.WithSendTimeout(-time.Second), "WithSendTimeout"},
+		{bridge.WithStallTimeout(-time.Second), "WithStallTimeout"},
 		{bridge.WithSecretKeys([]byte("short")), "WithSecretKeys"},
 		{bridge.WithNodeName(""), "WithNodeName"},
 		{bridge.WithPrefixBuffer(-1), "WithPrefixBuffer"},

@@ -94,7 +94,14 @@ type Core struct {
 	failed    atomic.Pointer[error]
 	connected atomic.Bool
 	muted     atomic.Bool
-	wg        sync.WaitGroup
+	// released: full subscriptions made no room within StallTimeout and
+	// hold nothing back until they have room again (see waitRoom).
+	released atomic.Bool
+	// heldNanos is the time the delivery of frames was held in all, and
+	// holdStart when the hold in progress began (Unix ns, 0: none): see
+	// holdDelivery.
+	heldNanos, holdStart atomic.Int64
+	wg                   sync.WaitGroup
 	// nonBlocking: the transport only buffers (NonBlocking); inlineAcks:
 	// acks are sent from the receiving goroutine (NonBlocking or
 	// InlineAcker).
@@ -245,6 +252,9 @@ func (c *Core) publish(ctx context.Context, key string, op syncbus.Op, opts []sy
 		c.c.publishErrors.Add(1)
 		return err
 	}
+	if err := c.waitRoom(ctx); err != nil {
+		return c.countErr(err)
+	}
 	c.c.published.Add(1)
 	c.deliverLocal(&ev)
 	return c.countErr(c.out.enqueue(ctx, &ev, nil))
@@ -344,6 +354,10 @@ func (c *Core) publishAwait(ctx context.Context, key string, kind syncbus.Quorum
 		return err
 	}
 	ev.Flags = wire.EventAckWanted
+	if err := c.waitRoom(ctx); err != nil {
+		c.c.awaitFailed.Add(1)
+		return counter.Outcome(err, nil)
+	}
 	c.c.published.Add(1)
 	c.deliverLocal(&ev)
 

@@ -11,15 +11,18 @@
 //     every Bus shares (ARCHITECTURE.md), the mesh's wire frames, sealed
 //     with the keyring and batched with lz4, acknowledgements counted as
 //     the mesh counts them, presence announcements for Members and fail
-//     fast, and resyncs whenever the broker may have lost events. The
+//     fast, flow control at the receiving end (a full subscription holds
+//     the delivery of frames, which the broker client buffers meanwhile,
+//     for StallTimeout at most), and resyncs whenever the broker may have
+//     lost events. The
 //     bridge packages bridge/nats, bridge/kafka and bridge/redis pair it
 //     with a Transport for their client; a bridge for another pub/sub
 //     broker would do the same.
 //   - Config, Option and the With… functions are the settings every
 //     bridge shares, with the mesh's names and defaults (NodeName, Zone,
 //     Region, SecretKeys, Label, Logger, BatchInterval 2ms, AckTimeout 5s,
-//     TimeScale, Recorder). The bridges repeat the values rather than
-//     import the mesh.
+//     StallTimeout 1s, TimeScale, Recorder). The bridges repeat the values
+//     rather than import the mesh.
 //
 // # Place in the module
 //

@@ -41,6 +41,9 @@ func TestDefaultsMatchTheMesh(t *testing.T) {
 	if bridge.DefaultAckTimeout != mesh.DefaultAckTimeout {
 		t.Errorf("DefaultAckTimeout %v, mesh %v", bridge.DefaultAckTimeout, mesh.DefaultAckTimeout)
 	}
+	if bridge.DefaultStallTimeout != mesh.DefaultStallTimeout {
+		t.Errorf("DefaultStallTimeout %v, mesh %v", bridge.DefaultStallTimeout, mesh.DefaultStallTimeout)
+	}
 }
 
 // meshLocal gives each region a mesh cluster on UDP loopback: the first

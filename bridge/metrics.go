@@ -4,6 +4,7 @@ import (
 	"maps"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/warpmesh/warp/syncbus"
 )
@@ -23,6 +24,12 @@ type counters struct {
 	sendErrors    atomic.Uint64
 	gaps          atomic.Uint64
 	reconnects    atomic.Uint64
+	// flowStalls counts the deliveries and publishes held until this
+	// node's subscriptions had room, flowStallNanos their total time, and
+	// flowReleased the times full subscriptions were let go.
+	flowStalls     atomic.Uint64
+	flowStallNanos atomic.Int64
+	flowReleased   atomic.Uint64
 
 	sent, received traffic
 
@@ -95,6 +102,9 @@ func (c *Core) Metrics() syncbus.Metrics {
 		ReceivedLocal:  c.c.received.snapshot(),
 		DropsByReason:  c.c.dropsSnapshot(),
 		PublishErrors:  c.c.publishErrors.Load(),
+		FlowStalls:     c.c.flowStalls.Load(),
+		FlowStallTime:  time.Duration(c.c.flowStallNanos.Load()),
+		FlowReleased:   c.c.flowReleased.Load(),
 	}
 }
 

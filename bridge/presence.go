@@ -32,7 +32,10 @@ type peer struct {
 	m        syncbus.Member
 	boot     uint64
 	lastSeen time.Time
-	interval time.Duration
+	// heldAtSeen is Core.heldBy at lastSeen: the sweep does not count as
+	// silence the time this node held its deliveries since then.
+	heldAtSeen time.Duration
+	interval   time.Duration
 }
 
 // peerTable is the node's view of the others.
@@ -104,10 +107,11 @@ func (c *Core) onPresence(p *wire.Presence) {
 	}
 	fresh := !known || old.boot != p.Boot || !old.m.State.Alive()
 	np := &peer{
-		m:        syncbus.Member{Name: p.Node, Zone: p.Zone, Region: p.Region, State: state},
-		boot:     p.Boot,
-		lastSeen: now,
-		interval: p.Interval,
+		m:          syncbus.Member{Name: p.Node, Zone: p.Zone, Region: p.Region, State: state},
+		boot:       p.Boot,
+		lastSeen:   now,
+		heldAtSeen: c.heldBy(now),
+		interval:   p.Interval,
 	}
 	changed := !known || old.m != np.m
 	t.peers[p.Node] = np
@@ -126,8 +130,11 @@ func (c *Core) onPresence(p *wire.Presence) {
 }
 
 // sweep marks silent nodes suspect or failed and forgets old departures.
+// Silence does not count the time this node held its deliveries (see
+// holdDelivery).
 func (c *Core) sweep(now time.Time) {
 	t := &c.peers
+	held := c.heldBy(now)
 	t.mu.Lock()
 	changed := false
 	for name, p := range t.peers {
@@ -135,7 +142,9 @@ func (c *Core) sweep(now time.Time) {
 		if iv <= 0 {
 			iv = c.cfg.PresenceInterval
 		}
-		silent := now.Sub(p.lastSeen)
+		// Time this node held its own deliveries is not the peer's
+		// silence: its announcements were waiting behind them.
+		silent := now.Sub(p.lastSeen) - (held - p.heldAtSeen)
 		state := p.m.State
 		switch {
 		case !state.Alive():

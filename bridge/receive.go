@@ -257,6 +257,7 @@ func (c *Core) onEvents(s *scratch, reply string) {
 
 	for i := range s.deliver {
 		ev := &s.deliver[i]
+		c.holdDelivery() // while a subscription is full, StallTimeout at most
 		c.disp.Deliver(*ev)
 		c.cfg.Recorder.DeliveryDelay(now.Sub(ev.Time))
 		*ev = syncbus.Event{}

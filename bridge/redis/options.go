@@ -63,6 +63,14 @@ func WithAckTimeout(d time.Duration) Option { return core(bridge.WithAckTimeout(
 // events it held.
 func WithSendTimeout(d time.Duration) Option { return core(bridge.WithSendTimeout(d)) }
 
+// WithStallTimeout bounds how long the node's full prefix and all-events
+// subscriptions hold its deliveries and its own publishes (default 1s, the
+// mesh's StallTimeout): while one is full, the bus stops handing frames
+// over and the broker client buffers them, so a burst its readers take
+// more slowly than it arrives is delivered whole; a subscription that
+// makes no room in time is let go and gets a resync.
+func WithStallTimeout(d time.Duration) Option { return core(bridge.WithStallTimeout(d)) }
+
 // WithPresenceInterval sets how often the node announces itself (default
 // 1s); a node silent for three intervals counts as failed.
 func WithPresenceInterval(d time.Duration) Option { return core(bridge.WithPresenceInterval(d)) }
