@@ -77,7 +77,9 @@ func (c *counters) dropsSnapshot() map[string]uint64 {
 // frame of ours, then wire's reasons: "malformed", "auth", "label",
 // "replay", "version", "oversize"; "own-name" for another node using this
 // node's name; "slow-consumer" and the like for losses the client
-// reported).
+// reported). FlowStalls and FlowStallTime count the deliveries and
+// publishes this node held until its full subscriptions had room, and
+// FlowReleased the times they were let go after StallTimeout.
 func (c *Core) Metrics() syncbus.Metrics {
 	if c.err != nil {
 		return syncbus.Metrics{}
