@@ -31,7 +31,7 @@ const roomPoll = 200 * time.Microsecond
 // no subscription full — is one atomic load.
 func (c *Core) waitRoom(ctx context.Context) error {
 	if c.disp.HasRoom() {
-		c.released.Store(false)
+		c.caughtUp()
 		return nil
 	}
 	if c.released.Load() {
@@ -61,6 +61,14 @@ func (c *Core) waitRoom(ctx context.Context) error {
 	return nil
 }
 
+// caughtUp ends a release: the subscriptions have room again. It reads
+// before it writes, so that the common case writes nothing shared.
+func (c *Core) caughtUp() {
+	if c.released.Load() {
+		c.released.Store(false)
+	}
+}
+
 // holdDelivery is waitRoom for the goroutines that hand the broker's
 // frames over. While one holds, this node hears nobody — the frames wait
 // in the broker client, presence announcements among them — so the time
@@ -69,7 +77,7 @@ func (c *Core) waitRoom(ctx context.Context) error {
 // back must not make the publishers look failed.
 func (c *Core) holdDelivery() {
 	if c.disp.HasRoom() {
-		c.released.Store(false)
+		c.caughtUp()
 		return
 	}
 	start := time.Now()
