@@ -149,17 +149,7 @@ func (t *kafkaRaw) await(ctx context.Context, i int) error {
 	if err := t.send(append([]byte{kafkaAskAck}, key...)); err != nil {
 		return err
 	}
-	for got := 0; got < 4; {
-		select {
-		case k := <-t.replies:
-			if k == key {
-				got++
-			}
-		case <-ctx.Done():
-			return fmt.Errorf("%d of 4 acks: %w", got, ctx.Err())
-		}
-	}
-	return nil
+	return awaitAnswers(ctx, t.replies, "acks", func(k string) bool { return k == key })
 }
 
 func (t *kafkaRaw) topology(context.Context, int) error { return errNotApplicable }

@@ -87,17 +87,7 @@ func (t *natsRaw) await(ctx context.Context, i int) error {
 	if err := t.pub.PublishRequest(natsSubject, t.inbox, key); err != nil {
 		return err
 	}
-	for got := 0; got < 4; {
-		select {
-		case m := <-t.replies:
-			if bytes.Equal(m.Data, key) {
-				got++
-			}
-		case <-ctx.Done():
-			return fmt.Errorf("%d of 4 replies: %w", got, ctx.Err())
-		}
-	}
-	return nil
+	return awaitAnswers(ctx, t.replies, "replies", func(m *natsgo.Msg) bool { return bytes.Equal(m.Data, key) })
 }
 
 func (t *natsRaw) topology(context.Context, int) error { return errNotApplicable }

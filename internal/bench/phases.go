@@ -52,6 +52,23 @@ type traffic struct{ bytes, msgs uint64 }
 // errNotApplicable is returned by operations a target does not have.
 var errNotApplicable = errors.New("not applicable")
 
+// awaitAnswers is the raw clients' acknowledged publish: it waits until 4
+// answers (replies or acks) of this publish came back on answers, telling
+// them from stragglers of earlier ones with ours, or until ctx ends.
+func awaitAnswers[T any](ctx context.Context, answers <-chan T, what string, ours func(T) bool) error {
+	for got := 0; got < 4; {
+		select {
+		case a := <-answers:
+			if ours(a) {
+				got++
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("%d of 4 %s: %w", got, what, ctx.Err())
+		}
+	}
+	return nil
+}
+
 // opTimeout bounds one latency operation: on loopback each takes well
 // under a millisecond (Kafka a few), so reaching it means something is
 // stuck.

@@ -209,17 +209,7 @@ func (t *redisRaw) await(ctx context.Context, i int) error {
 	if err := t.pub.Publish(ctx, redisChannel, t.buf).Err(); err != nil {
 		return err
 	}
-	for got := 0; got < 4; {
-		select {
-		case k := <-t.replies:
-			if k == key {
-				got++
-			}
-		case <-ctx.Done():
-			return fmt.Errorf("%d of 4 acks: %w", got, ctx.Err())
-		}
-	}
-	return nil
+	return awaitAnswers(ctx, t.replies, "acks", func(k string) bool { return k == key })
 }
 
 func (t *redisRaw) topology(context.Context, int) error { return errNotApplicable }
