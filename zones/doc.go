@@ -35,6 +35,11 @@
 // A relay, on receiving an event marked for relaying, fans it out to
 // ZonePeers(its zone, itself, the origin) on its own topology.
 //
+// A bus that knows its members as a list, and sends through a broker
+// rather than planning targets (the bridges), does steps 1 and 3 with a
+// Counter: NewCounter builds the topology and checks feasibility, Update
+// takes each new member list.
+//
 // A Tracker belongs to one goroutine (the owner of the event, typically the
 // mesh's event loop) and is not safe for concurrent use; this keeps its hot
 // path free of locks.

@@ -6,46 +6,13 @@ import (
 	"github.com/warpmesh/warp/zones"
 )
 
-// The acknowledgement counting of package zones, as bridge.Quorum wants
-// it. (Each bridge package holds this adapter: package bridge may not
+// zonesQuorum is bridge.Quorum counting as package zones does, as the mesh
+// counts. (Each bridge package holds this line: package bridge may not
 // import zones.)
-
 func zonesQuorum(local string, members []syncbus.Member, kind syncbus.QuorumKind, required, zoneQuorum int) (bridge.Counter, error) {
-	topo, err := zones.New(local, members)
+	c, err := zones.NewCounter(local, members, kind, required, zoneQuorum)
 	if err != nil {
-		return nil, err
+		return nil, err // not a typed nil in the interface
 	}
-	req := zones.Replicas(required)
-	if kind == syncbus.QuorumZones {
-		req = zones.Zones(required).WithZoneQuorum(zoneQuorum)
-	}
-	if err := zones.CheckFeasible(topo, req); err != nil {
-		return nil, err
-	}
-	return &zonesCounter{local: local, tr: zones.NewTracker(topo, req)}, nil
-}
-
-type zonesCounter struct {
-	local string
-	tr    *zones.Tracker
-}
-
-func (z *zonesCounter) Ack(node string) bool { return z.tr.Ack(node) }
-
-func (z *zonesCounter) Decided() bool { return z.tr.Result() != zones.Pending }
-
-func (z *zonesCounter) Update(members []syncbus.Member) {
-	if topo, err := zones.New(z.local, members); err == nil {
-		_ = z.tr.SetTopology(topo) // same local node: cannot fail
-	}
-}
-
-func (z *zonesCounter) Outcome(cause error, report *syncbus.AckReport) error {
-	if z.tr.Result() == zones.Satisfied {
-		if report != nil {
-			*report = z.tr.Report()
-		}
-		return nil
-	}
-	return z.tr.Err(cause)
+	return c, nil
 }
