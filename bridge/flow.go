@@ -75,16 +75,22 @@ func (c *Core) caughtUp() {
 // it holds is kept (heldNanos, holdStart) and the sweep does not count it
 // as the other nodes' silence: a reader slow enough to hold a long burst
 // back must not make the publishers look failed.
-func (c *Core) holdDelivery() {
+//
+// It reports whether it held.
+func (c *Core) holdDelivery() bool {
 	if c.disp.HasRoom() {
 		c.caughtUp()
-		return
+		return false
+	}
+	if c.released.Load() {
+		return false
 	}
 	start := time.Now()
 	c.holdStart.Store(start.UnixNano())
 	_ = c.waitRoom(context.Background()) // only Close ends it sooner
 	c.holdStart.Store(0)
 	c.heldNanos.Add(int64(time.Since(start)))
+	return true
 }
 
 // heldBy returns how long the delivery of frames has been held in all, up

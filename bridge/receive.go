@@ -257,7 +257,9 @@ func (c *Core) onEvents(s *scratch, reply string) {
 
 	for i := range s.deliver {
 		ev := &s.deliver[i]
-		c.holdDelivery() // while a subscription is full, StallTimeout at most
+		if c.holdDelivery() { // while a subscription is full, StallTimeout at most
+			now = time.Now() // the delay the recorder sees includes the hold
+		}
 		c.disp.Deliver(*ev)
 		c.cfg.Recorder.DeliveryDelay(now.Sub(ev.Time))
 		*ev = syncbus.Event{}
