@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/warpmesh/warp/bridge"
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/syncbus"
 )
 
@@ -62,7 +63,7 @@ func TestConfigure(t *testing.T) {
 // TestBroken: a core built for a bad option returns its error from every
 // call, runs nothing, and closes cleanly.
 func TestBroken(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	_, err := bridge.Configure(nopQuorum, bridge.WithTimeScale(-1))
 	c := bridge.Broken(err)
 	ctx := context.Background()

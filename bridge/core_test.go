@@ -85,7 +85,7 @@ func receiver(t *testing.T, ch <-chan syncbus.Event, wait time.Duration) func(wh
 // burst, lost, show in the digest the publisher sends with its presence.
 // Either way every subscription gets one resync naming the publisher.
 func TestLossIsNeverSilent(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	b := &fakeBroker{}
 	pub, sub := fakeCore(t, b, "pub"), fakeCore(t, b, "sub")
 	ctx := context.Background()

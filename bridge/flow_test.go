@@ -69,7 +69,7 @@ func (b *queuedBroker) node(t *testing.T, name string, opts ...bridge.Option) *b
 // while the subscription is full, the receiving node stops handing frames
 // over and the broker's side holds them.
 func TestBurstWaitsForASlowReader(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	b := &queuedBroker{}
 	t.Cleanup(b.wg.Wait)
 	pub := b.node(t, "pub")
@@ -112,7 +112,7 @@ func TestBurstWaitsForASlowReader(t *testing.T) {
 // resync for the rest, the events after it flow without waiting, and once
 // read it delivers again.
 func TestFullSubscriptionIsLetGo(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	b := &queuedBroker{}
 	t.Cleanup(b.wg.Wait)
 	pub := b.node(t, "pub")
@@ -156,7 +156,7 @@ func TestFullSubscriptionIsLetGo(t *testing.T) {
 // subscription is full waits for room, until its ctx ends; once the
 // reader makes room it goes through.
 func TestPublishWaitsForOwnSubscription(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	b := &queuedBroker{}
 	t.Cleanup(b.wg.Wait)
 	c := b.node(t, "solo", bridge.WithPrefixBuffer(2), bridge.WithStallTimeout(time.Minute))
@@ -203,7 +203,7 @@ func TestPublishWaitsForOwnSubscription(t *testing.T) {
 // 60ms: the subscription stays full for ten times that, and the publisher
 // stays alive all along.
 func TestHeldDeliveriesAreNotSilence(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	b := &queuedBroker{}
 	t.Cleanup(b.wg.Wait)
 	fast := bridge.WithPresenceInterval(20 * time.Millisecond)

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/warpmesh/warp/bridge"
 	"github.com/warpmesh/warp/bridge/gatewaytest"
 	"github.com/warpmesh/warp/internal/warptest"
@@ -46,14 +44,14 @@ func newGateway(t *testing.T, local, remote syncbus.Bus) io.Closer {
 // regions joined through a third bus, three gateways per region, one
 // restarted mid-stream.
 func TestGatewayTwoRegions(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	gatewaytest.Run(t, gatewaytest.Setup{Local: inMemoryLocal, Remote: inMemoryRemote, Gateway: newGateway})
 }
 
 // TestGatewayScopes: local-scope events — lease revocations among them,
 // which have no scope option — stay home unless WithAllScopes.
 func TestGatewayScopes(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	for _, all := range []bool{false, true} {
 		local := inMemoryLocal(t, "eu")
 		remote := inMemoryLocal(t, "eu")
@@ -133,12 +131,4 @@ func recv(t *testing.T, ch <-chan syncbus.Event) syncbus.Event {
 		t.Fatal("no event within 10s")
 	}
 	return syncbus.Event{}
-}
-
-// leakCheck checks, after every cleanup of t, that the goroutines t
-// started are gone.
-func leakCheck(t *testing.T) {
-	t.Helper()
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 }

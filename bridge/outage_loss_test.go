@@ -36,7 +36,7 @@ func (c cutTransport) Publish(ctx context.Context, frames [][]byte) error {
 // gap in sight: only the publisher knows what was lost, and its next
 // digest must tell, so that the receiver resyncs.
 func TestLongOutageOfOnePublisherIsNotSilent(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	b := &fakeBroker{}
 	var cut atomic.Bool
 	const presence = 10 * time.Millisecond

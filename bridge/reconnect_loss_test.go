@@ -97,7 +97,7 @@ func reconnect(t *testing.T, rl *bridge.Link, recv func(string) syncbus.Event) {
 // only later does the publisher fail to send an event. The gap that shows
 // next is a loss the reconnect's resync did not cover: it must resync.
 func TestLossAfterReconnectIsNotSilent(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	p, r, rl, tr, recv, ch := reconnectPair(t, time.Minute)
 	mustPublish(t, p, "a")
 	if ev := recv("a"); ev.Key != "a" {
@@ -127,7 +127,7 @@ func TestLossAfterReconnectIsNotSilent(t *testing.T) {
 // over after the reconnect — show a gap that the reconnect's resync
 // covers already: no second resync.
 func TestReconnectCoversEarlierLoss(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	p, r, rl, tr, recv, _ := reconnectPair(t, time.Minute)
 	mustPublish(t, p, "a")
 	a := recv("a")
@@ -168,7 +168,7 @@ func TestReconnectCoversEarlierLoss(t *testing.T) {
 // TestLossWhileDisconnectedWaitsForReconnect: a gap seen between a
 // disconnection and the reconnection is left to the reconnect's resync.
 func TestLossWhileDisconnectedWaitsForReconnect(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	p, r, rl, tr, recv, _ := reconnectPair(t, time.Minute)
 	mustPublish(t, p, "a")
 	if ev := recv("a"); ev.Key != "a" {
@@ -197,7 +197,7 @@ func TestLossWhileDisconnectedWaitsForReconnect(t *testing.T) {
 // lost after the receiver reconnected; only the publisher's digest shows
 // it, and that must resync.
 func TestDigestLossAfterReconnectIsNotSilent(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	p, r, rl, tr, recv, _ := reconnectPair(t, 20*time.Millisecond)
 	mustPublish(t, p, "a")
 	if ev := recv("a"); ev.Key != "a" {

@@ -19,7 +19,7 @@
 // absent subscriber:
 //
 //	func TestRestartUnderLoad(t *testing.T) {
-//		leakCheck(t) // first, so that it runs after the server's cleanup
+//		warptest.LeakCheck(t) // first, so that it runs after the server's cleanup
 //		srv := startServer(t)
 //		buses := srv.cluster(t, []bustest.Node{{Name: "pub", Zone: "a"}, {Name: "r1", Zone: "b"}, {Name: "r2", Zone: "c"}})
 //		bridgetest.RestartUnderLoad(t, bridgetest.Broker{Stop: srv.stop, Start: srv.start}, buses)

@@ -1,7 +1,6 @@
 package kafka_test
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/goleak"
 
+	"github.com/warpmesh/warp/bridge/bridgetest"
 	kafkabus "github.com/warpmesh/warp/bridge/kafka"
 	"github.com/warpmesh/warp/syncbus/bustest"
 )
@@ -117,12 +117,6 @@ func cluster(t testing.TB, kc *kfake.Cluster, fromBrokers bool, nodes []bustest.
 		t.Cleanup(func() { _ = b.Close() })
 		buses[i] = b
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for _, b := range buses {
-		if err := b.WaitForMembers(ctx, len(nodes)); err != nil {
-			t.Fatalf("%s: WaitForMembers(%d): %v (members %v)", b.Name(), len(nodes), err, b.Members())
-		}
-	}
+	bridgetest.WaitMembers(t, 20*time.Second, buses)
 	return buses
 }

@@ -77,9 +77,7 @@ var breakerTimer = goleak.IgnoreAnyFunction("github.com/eapache/go-resiliency/br
 // while the broker was down fail to send, and the receivers must find that
 // gap in the publisher's numbering and resync.
 func TestRestartUnderLoad(t *testing.T) {
-	// First, so that it runs after every other cleanup.
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore, metricsArbiter, breakerTimer) })
+	warptest.LeakCheck(t, metricsArbiter, breakerTimer) // first, so that it runs after every other cleanup
 	kc := startRestartableKafka(t)
 	nodes := []bustest.Node{{Name: "pub", Zone: "a"}, {Name: "r1", Zone: "b"}, {Name: "r2", Zone: "c"}}
 	// A presence interval of 1s (not the helpers' 200ms): a receiver
@@ -147,8 +145,7 @@ func (s *stallingProducer) SendMessages(m []*sarama.ProducerMessage) error {
 // bus reconnects and resyncs its subscriptions, once. The produces left
 // running end with the producer; Close leaves no goroutine behind.
 func TestSendTimeoutBoundsAStalledProducer(t *testing.T) {
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore, metricsArbiter) })
+	warptest.LeakCheck(t, metricsArbiter)
 	kc := startKafka(t)
 	topic := newTopic(t, kc, 1)
 	p, g := handles(t, kc, "stall")

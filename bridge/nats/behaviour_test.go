@@ -12,6 +12,7 @@ import (
 
 	"github.com/warpmesh/warp/bridge"
 	natsbus "github.com/warpmesh/warp/bridge/nats"
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/syncbus"
 	"github.com/warpmesh/warp/syncbus/bustest"
 	"github.com/warpmesh/warp/wire"
@@ -20,7 +21,7 @@ import (
 // TestBadArguments: a bad option, connection or subject makes every call
 // return an error naming it; nothing runs and Close returns nil.
 func TestBadArguments(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	srv := startServer(t)
 	nc := srv.connect(t, "bad")
 	defer nc.Close()
@@ -64,7 +65,7 @@ func TestBadArguments(t *testing.T) {
 // subject again once the first bus is closed. Without NoEcho, two buses
 // share a connection and hear each other.
 func TestNoEchoConnectionCarriesOneBusPerSubject(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	srv := startServer(t)
 	ctx := context.Background()
 	quiet := srv.connect(t, "quiet", natsgo.NoEcho())
@@ -120,7 +121,7 @@ func TestNoEchoConnectionCarriesOneBusPerSubject(t *testing.T) {
 // this cluster — garbage, another label's, another key's, a forged one —
 // are dropped and counted by reason, never delivered.
 func TestForeignMessages(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	srv := startServer(t)
 	key := bytes.Repeat([]byte{1}, 32)
 	buses := srv.cluster(t, []bustest.Node{{Name: "a", Zone: "z"}, {Name: "b", Zone: "z"}},
@@ -196,7 +197,7 @@ func TestForeignMessages(t *testing.T) {
 // TestKeysOfAnyBytes: keys travel inside frames, so NATS's subject syntax
 // never sees them.
 func TestKeysOfAnyBytes(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	srv := startServer(t)
 	buses := srv.cluster(t, []bustest.Node{{Name: "a", Zone: "z"}, {Name: "b", Zone: "z"}})
 	ctx := context.Background()
@@ -217,7 +218,7 @@ func TestKeysOfAnyBytes(t *testing.T) {
 // TestSlowConsumer: when nats.go drops messages because the bus fell
 // behind (a tiny pending limit here), every subscription gets a resync.
 func TestSlowConsumer(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	srv := startServer(t)
 	buses := srv.cluster(t, []bustest.Node{{Name: "a", Zone: "z"}}, natsbus.WithPendingLimits(1, 1<<20))
 	ctx := context.Background()
@@ -244,7 +245,7 @@ func TestSlowConsumer(t *testing.T) {
 // unhealthy, and every call returns an error matching
 // bridge.ErrUnavailable.
 func TestConnectionClosed(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	srv := startServer(t)
 	nc := srv.connect(t, "doomed")
 	b := natsbus.NewNATSBus(nc, newSubject(), natsbus.WithNodeName("doomed"))
@@ -266,7 +267,7 @@ func TestConnectionClosed(t *testing.T) {
 // TestBatching: a burst shares messages; with WithBatchSize(1) every
 // event is a message of its own. Every event arrives either way.
 func TestBatching(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	srv := startServer(t)
 	const n = 3000
 	for _, batch := range []int{0, 1} {
@@ -310,7 +311,7 @@ func TestBatching(t *testing.T) {
 // one — while events flow, with none lost and no resync; afterwards a
 // frame sealed with the old key is refused.
 func TestKeyRotationWhileRunning(t *testing.T) {
-	leakCheck(t)
+	warptest.LeakCheck(t)
 	srv := startServer(t)
 	oldKey, newKey := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{3}, 32)
 	buses := srv.cluster(t, []bustest.Node{{Name: "a", Zone: "z"}, {Name: "b", Zone: "z"}}, natsbus.WithSecretKeys(oldKey))

@@ -13,7 +13,7 @@ import (
 // subscription receives one resync, and delivery and awaited publishes
 // resume without any call from the user (bridgetest.ServerRestart).
 func TestServerRestart(t *testing.T) {
-	leakCheck(t) // first, so that it runs after the server's cleanup
+	warptest.LeakCheck(t) // first, so that it runs after the server's cleanup
 	srv := startServer(t)
 	buses := srv.cluster(t, []bustest.Node{{Name: "n1", Zone: "a"}, {Name: "n2", Zone: "b"}, {Name: "n3", Zone: "c"}})
 	bridgetest.ServerRestart(t, bridgetest.Broker{Stop: srv.stop, Start: srv.start}, buses, bridgetest.Outage{

@@ -8,6 +8,7 @@ import (
 	"github.com/warpmesh/warp/bridge"
 	"github.com/warpmesh/warp/bridge/gatewaytest"
 	natsbus "github.com/warpmesh/warp/bridge/nats"
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/syncbus"
 )
 
@@ -16,7 +17,7 @@ import (
 // is in bridge/meshgateway_test.go): three gateways per region, one
 // restarted mid-stream, every event exactly once everywhere it belongs.
 func TestGatewayTwoRegions(t *testing.T) {
-	leakCheck(t) // first, so that it runs after the server's cleanup
+	warptest.LeakCheck(t) // first, so that it runs after the server's cleanup
 	srv := startServer(t)
 	gatewaytest.Run(t, gatewaytest.Setup{
 		Local: func(t *testing.T, region string) func(string) syncbus.Bus {

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/warpmesh/warp/bridge/bridgetest"
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/syncbus/bustest"
 )
 
@@ -14,7 +15,7 @@ import (
 // after it was published. Core NATS keeps nothing for a subscriber that
 // is away, so each subscription must resync at least once.
 func TestRestartUnderLoad(t *testing.T) {
-	leakCheck(t) // first, so that it runs after the server's cleanup
+	warptest.LeakCheck(t) // first, so that it runs after the server's cleanup
 	srv := startServer(t)
 	nodes := []bustest.Node{{Name: "pub", Zone: "a"}, {Name: "r1", Zone: "b"}, {Name: "r2", Zone: "c"}}
 	bridgetest.RestartUnderLoad(t, bridgetest.Broker{Stop: srv.stop, Start: srv.start}, srv.cluster(t, nodes))

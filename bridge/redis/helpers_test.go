@@ -12,8 +12,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
 
+	"github.com/warpmesh/warp/bridge/bridgetest"
 	redisbus "github.com/warpmesh/warp/bridge/redis"
 	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/syncbus"
@@ -128,13 +128,7 @@ func (s *redisServer) clusterOn(t testing.TB, channel string, nodes []bustest.No
 		t.Cleanup(func() { _ = b.Close() })
 		buses[i] = b
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, b := range buses {
-		if err := b.WaitForMembers(ctx, len(nodes)); err != nil {
-			t.Fatalf("%s: WaitForMembers(%d): %v (members %v)", b.Name(), len(nodes), err, b.Members())
-		}
-	}
+	bridgetest.WaitMembers(t, 10*time.Second, buses)
 	return buses
 }
 
@@ -147,22 +141,5 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 // next receives one event from ch within 10s.
 func next(t *testing.T, ch <-chan syncbus.Event, what string) syncbus.Event {
 	t.Helper()
-	select {
-	case ev, ok := <-ch:
-		if !ok {
-			t.Fatalf("%s: channel closed", what)
-		}
-		return ev
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: no event within 10s", what)
-	}
-	return syncbus.Event{}
-}
-
-// leakCheck checks, after every cleanup of t, that the goroutines t
-// started are gone.
-func leakCheck(t *testing.T) {
-	t.Helper()
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	return warptest.Next(t, ch, 10*time.Second, what)
 }

@@ -1,12 +1,13 @@
 // Package warptest is the test kit every package's tests share: one
 // wait-until helper (Eventually, WaitFor), one event collector
-// (Collector), and RaceEnabled for the tests that run a lighter twin under
+// (Collector), a bounded receive (Next), the goroutine leak check
+// (LeakCheck), and RaceEnabled for the tests that run a lighter twin under
 // the race detector. Its sibling package nettest holds the hookable
 // transport that injects faults.
 //
 // Like every package ending in "test", it is for tests only: production
-// code never imports it. It imports syncbus only, so that the tests of
-// every package, membership's own included, can use it.
+// code never imports it. It imports syncbus (and goleak) only, so that
+// the tests of every package, membership's own included, can use it.
 package warptest
 
 import (
