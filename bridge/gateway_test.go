@@ -122,13 +122,8 @@ func TestGatewayScopes(t *testing.T) {
 	}
 }
 
+// recv receives one event from ch within 10s.
 func recv(t *testing.T, ch <-chan syncbus.Event) syncbus.Event {
 	t.Helper()
-	select {
-	case ev := <-ch:
-		return ev
-	case <-time.After(10 * time.Second):
-		t.Fatal("no event within 10s")
-	}
-	return syncbus.Event{}
+	return warptest.Next(t, ch, 10*time.Second, "gateway")
 }
