@@ -70,13 +70,7 @@ func linkedCore(t *testing.T, b *fakeBroker, tr bridge.Transport, opts ...bridge
 func receiver(t *testing.T, ch <-chan syncbus.Event, wait time.Duration) func(what string) syncbus.Event {
 	return func(what string) syncbus.Event {
 		t.Helper()
-		select {
-		case ev := <-ch:
-			return ev
-		case <-time.After(wait):
-			t.Fatalf("%s: nothing received within %v", what, wait)
-		}
-		return syncbus.Event{}
+		return warptest.Next(t, ch, wait, what)
 	}
 }
 

@@ -4,17 +4,15 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/warpmesh/warp/bridge/bridgetest"
+	"github.com/warpmesh/warp/internal/warptest"
 	"github.com/warpmesh/warp/syncbus"
 )
 
 // TestLoadInMemory runs the load on buses that lose nothing: every event
 // reaches every subscription covering it, and none resyncs.
 func TestLoadInMemory(t *testing.T) {
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	warptest.LeakCheck(t)
 	network := syncbus.NewInMemoryNetwork()
 	var buses []*syncbus.InMemoryBus
 	for _, name := range []string{"pub", "r1", "r2"} {

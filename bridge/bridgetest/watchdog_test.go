@@ -4,14 +4,14 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/warpmesh/warp/internal/warptest"
 )
 
 // TestWatchdog: Next hands over what comes; a benchmark that makes no
 // progress for a period is declared stalled, so its waits end instead of
 // hanging; the watchdog's goroutine ends with the test.
 func TestWatchdog(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	warptest.LeakCheck(t)
 	t.Run("stall", func(t *testing.T) {
 		w := NewWatchdog(t, 10*time.Millisecond)
 		ch := make(chan int, 1)
